@@ -1,0 +1,7 @@
+/**
+ * Every subcommand of `meterlink`, in the order `--help` lists them. A feature adds its command by adding
+ * its module here (one file per command under agent/commands/).
+ */
+import type { CommandModule } from '../cli.js';
+
+export const commandModules: readonly CommandModule[] = [];

@@ -1,0 +1,19 @@
+import { readFileSync } from 'node:fs';
+
+/** The package version, read once from package.json (found from both `agent/` and `dist/agent/`). */
+function readVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'meterlink' && pkg.version) return pkg.version;
+    } catch {
+      // try the next location
+    }
+  }
+  return '0.0.0-unknown';
+}
+
+export const packageVersion = readVersion();

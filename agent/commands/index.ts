@@ -3,5 +3,6 @@
  * its module here (one file per command under agent/commands/).
  */
 import type { CommandModule } from '../cli.js';
+import { simulateCommand } from './simulate.js';
 
-export const commandModules: readonly CommandModule[] = [];
+export const commandModules: readonly CommandModule[] = [simulateCommand];

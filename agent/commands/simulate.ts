@@ -1,0 +1,25 @@
+/**
+ * `meterlink simulate <mode>`: be a meter. Each mode (Modbus RTU on a serial path, Modbus TCP, DSMR P1) is its
+ * own module listed in `simulateModes`.
+ */
+import type { Command } from 'commander';
+import type { CliIo, CommandModule } from '../cli.js';
+
+export interface SimulateMode {
+  register(simulate: Command, io: CliIo): void;
+}
+
+const simulateModes: readonly SimulateMode[] = [];
+
+export const simulateCommand: CommandModule = {
+  register(program, io) {
+    const cmd = program
+      .command('simulate')
+      .description('be a meter: serve simulated readings over Modbus RTU/TCP or as a DSMR P1 port')
+      .addHelpText(
+        'after',
+        '\nExample:\n  meterlink simulate --help    lists the modes; each mode has its own --help\n',
+      );
+    for (const mode of simulateModes) mode.register(cmd, io);
+  },
+};

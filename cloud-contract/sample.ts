@@ -67,6 +67,12 @@ export interface SampleInput {
   readonly flags: number;
   /** Channels that a partial or out-of-range read could not deliver. */
   readonly missing?: readonly string[];
+  /**
+   * Device-local, never sent on the wire: set on samples taken while the clock was not synchronised, so the
+   * agent can correct `ts` once it is. `wallMinusMonoMs` is wall-clock minus CLOCK_MONOTONIC at capture;
+   * `boot` is the kernel boot id (the monotonic clock only means something within one boot).
+   */
+  readonly clock?: { readonly wallMinusMonoMs: number; readonly boot: string };
 }
 
 /** A sample accepted by the buffer: it has its device-wide, strictly increasing sequence number. */

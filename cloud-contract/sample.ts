@@ -69,10 +69,10 @@ export interface SampleInput {
   readonly missing?: readonly string[];
   /**
    * Device-local, never sent on the wire: set on samples taken while the clock was not synchronised, so the
-   * agent can correct `ts` once it is. `wallMinusMonoMs` is wall-clock minus CLOCK_MONOTONIC at capture;
-   * `boot` is the kernel boot id (the monotonic clock only means something within one boot).
+   * agent can correct `ts` once it is. `monoMs` is CLOCK_MONOTONIC (ms) at capture; `boot` is the kernel
+   * boot id (the monotonic clock only means something within one boot).
    */
-  readonly clock?: { readonly wallMinusMonoMs: number; readonly boot: string };
+  readonly clock?: { readonly monoMs: number; readonly boot: string };
 }
 
 /** A sample accepted by the buffer: it has its device-wide, strictly increasing sequence number. */

@@ -1,0 +1,348 @@
+/**
+ * The batcher and publisher loop: oldest samples from the buffer → signed batches → QoS 1 publishes, a
+ * window of several in flight, the buffer range deleted only on a PUBACK with a success reason code.
+ *
+ * Delivery is at-least-once. When a publish fails (disconnect, timeout, error reason code) the loop stops
+ * issuing new batches, lets the rest of the window settle, and rewinds its read cursor to the first failed
+ * range: only batches that were in flight are ever sent twice, always in sequence order, and a receiver
+ * can drop duplicates by sequence number.
+ */
+import type { Sample } from '../../cloud-contract/sample.js';
+import type { MqttConnection, PublishResult } from './mqtt-connection.js';
+
+/** The part of the buffer the publisher needs. */
+export interface BatchSource {
+  /** Oldest samples with seq > afterSeq, at most maxCount, in sequence order. */
+  readOldest(opts: { afterSeq: number; maxCount: number }): Promise<readonly Sample[]>;
+  /** Deletes the range [fromSeq, toSeq] (inclusive); harmless for seqs already gone. */
+  ack(fromSeq: number, toSeq: number): Promise<void>;
+}
+
+/** Packs samples into one signed payload of at most maxBytes; returns how many samples it took. */
+export type BatchEncoder = (
+  samples: readonly Sample[],
+  maxBytes: number,
+) => Promise<{ payload: Uint8Array; count: number }>;
+
+export interface PublisherOptions {
+  source: BatchSource;
+  connection: Pick<MqttConnection, 'publish' | 'connected' | 'on' | 'off'>;
+  encode: BatchEncoder;
+  topic: string;
+  /** Upper bound for one payload (default 128 000 B: 25 whole 5-KB IoT billing units, under the 128 KB limit). */
+  maxBytes?: number;
+  /** Longest a live sample waits for a fuller batch (default 60 s). A backlog is sent at once. */
+  maxDelayMs?: number;
+  /** QoS 1 publishes in flight at once (default 8). */
+  window?: number;
+  /** How many samples to read from the buffer per batch attempt (default 8192). */
+  readCount?: number;
+  /** Backoff after an error reason code: first delay and cap, full jitter (defaults 1 s, 5 min). */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** After a PUBACK "not authorized" the loop pauses this long before trying again (default 15 min). */
+  notAuthorizedPauseMs?: number;
+  now?: () => number;
+  random?: () => number;
+  /** Called for every outcome, for logs, status and health. */
+  onEvent?: (e: PublisherEvent) => void;
+}
+
+export type PublisherEvent =
+  | { type: 'acked'; fromSeq: number; toSeq: number; count: number; bytes: number }
+  | { type: 'failed'; fromSeq: number; toSeq: number; error: string }
+  | { type: 'rejected'; fromSeq: number; toSeq: number; reasonCode: number; reason: string }
+  | { type: 'split'; fromSeq: number; toSeq: number; maxBytes: number }
+  | { type: 'paused'; untilMs: number; reason: string }
+  | { type: 'dropped-unsendable'; seq: number; error: string };
+
+export interface PublisherStats {
+  batchesAcked: number;
+  samplesAcked: number;
+  bytesAcked: number;
+  failures: number;
+  lastAckedSeq: number;
+  lastError: string | undefined;
+  inFlight: number;
+  pausedUntil: number | undefined;
+}
+
+export interface BatchPublisher {
+  start(): void;
+  /** Wakes the loop because new samples were appended. */
+  notify(): void;
+  /** Stops issuing batches; waits up to deadlineMs for in-flight publishes; resolves with how many remain. */
+  stop(deadlineMs?: number): Promise<number>;
+  stats(): PublisherStats;
+  /** Resolves once everything up to `seq` has been acknowledged (for tests and shutdown). */
+  whenAcked(seq: number): Promise<void>;
+}
+
+interface InFlight {
+  fromSeq: number;
+  toSeq: number;
+  bytes: number;
+  count: number;
+  done: Promise<void>;
+}
+
+const MQTT_NOT_AUTHORIZED = 0x87;
+const MQTT_PAYLOAD_FORMAT_INVALID = 0x99;
+const MQTT_QUOTA_EXCEEDED = 0x97;
+
+export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
+  const maxBytesCap = opts.maxBytes ?? 128_000;
+  const maxDelayMs = opts.maxDelayMs ?? 60_000;
+  const windowSize = Math.max(1, opts.window ?? 8);
+  const readCount = opts.readCount ?? 8192;
+  const retryBaseMs = opts.retryBaseMs ?? 1_000;
+  const retryMaxMs = opts.retryMaxMs ?? 300_000;
+  const notAuthorizedPauseMs = opts.notAuthorizedPauseMs ?? 900_000;
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
+  const emit = opts.onEvent ?? (() => {});
+
+  let running = false;
+  let loopDone: Promise<void> = Promise.resolve();
+  /** Highest seq handed to a publish (acked or in flight). */
+  let cursor = 0;
+  let lastBatchCount = 0;
+  /** Lowest seq of a failed batch since the last rewind, or undefined. */
+  let rewindTo: number | undefined;
+  /** A smaller byte budget for the range starting at `splitFrom` after a too-large failure. */
+  let splitFrom: number | undefined;
+  let splitBytes = maxBytesCap;
+  let consecutiveErrors = 0;
+  let pausedUntil: number | undefined;
+  const inFlight: InFlight[] = [];
+  const stats: PublisherStats = {
+    batchesAcked: 0,
+    samplesAcked: 0,
+    bytesAcked: 0,
+    failures: 0,
+    lastAckedSeq: 0,
+    lastError: undefined,
+    inFlight: 0,
+    pausedUntil: undefined,
+  };
+  let wake: (() => void) | undefined;
+  const ackWaiters: { seq: number; resolve: () => void }[] = [];
+
+  const poke = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        wake = undefined;
+        resolve();
+      }, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  const onConnected = () => poke();
+
+  const settleAckWaiters = () => {
+    for (let i = ackWaiters.length - 1; i >= 0; i--) {
+      const w = ackWaiters[i];
+      const settled =
+        w &&
+        w.seq <= stats.lastAckedSeq &&
+        (rewindTo === undefined || rewindTo > w.seq) &&
+        inFlight.every((f) => f.fromSeq > w.seq);
+      if (w && settled) {
+        ackWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  };
+
+  const backoffMs = () => {
+    const cap = Math.min(retryMaxMs, retryBaseMs * 2 ** Math.min(consecutiveErrors, 20));
+    return Math.floor(random() * cap);
+  };
+
+  const handleResult = async (batch: InFlight, res: PublishResult) => {
+    if (res.ok) {
+      await opts.source.ack(batch.fromSeq, batch.toSeq);
+      consecutiveErrors = 0;
+      stats.batchesAcked++;
+      stats.samplesAcked += batch.count;
+      stats.bytesAcked += batch.bytes;
+      stats.lastAckedSeq = Math.max(stats.lastAckedSeq, batch.toSeq);
+      if (splitFrom !== undefined && batch.toSeq >= splitFrom) {
+        splitFrom = undefined;
+        splitBytes = maxBytesCap;
+      }
+      emit({
+        type: 'acked',
+        fromSeq: batch.fromSeq,
+        toSeq: batch.toSeq,
+        count: batch.count,
+        bytes: batch.bytes,
+      });
+      return;
+    }
+    stats.failures++;
+    rewindTo = Math.min(rewindTo ?? Infinity, batch.fromSeq);
+    if (res.kind === 'failed') {
+      stats.lastError = res.error;
+      if (res.tooLarge) {
+        splitFrom = batch.fromSeq;
+        splitBytes = Math.max(1024, Math.floor(batch.bytes / 2));
+        emit({ type: 'split', fromSeq: batch.fromSeq, toSeq: batch.toSeq, maxBytes: splitBytes });
+      } else {
+        emit({ type: 'failed', fromSeq: batch.fromSeq, toSeq: batch.toSeq, error: res.error });
+      }
+      return;
+    }
+    stats.lastError = `PUBACK ${res.reason} (0x${res.reasonCode.toString(16)})`;
+    emit({
+      type: 'rejected',
+      fromSeq: batch.fromSeq,
+      toSeq: batch.toSeq,
+      reasonCode: res.reasonCode,
+      reason: res.reason,
+    });
+    if (res.reasonCode === MQTT_NOT_AUTHORIZED) {
+      // The policy does not let this certificate publish here: retrying soon cannot help, and hammering
+      // IoT Core with refused publishes can get the device disconnected. Pause and report.
+      pausedUntil = now() + notAuthorizedPauseMs;
+      stats.pausedUntil = pausedUntil;
+      emit({ type: 'paused', untilMs: pausedUntil, reason: res.reason });
+    } else if (res.reasonCode === MQTT_PAYLOAD_FORMAT_INVALID && batch.count > 1) {
+      splitFrom = batch.fromSeq;
+      splitBytes = Math.max(1024, Math.floor(batch.bytes / 2));
+      emit({ type: 'split', fromSeq: batch.fromSeq, toSeq: batch.toSeq, maxBytes: splitBytes });
+    } else {
+      consecutiveErrors++;
+      if (res.reasonCode === MQTT_QUOTA_EXCEEDED) consecutiveErrors++;
+    }
+  };
+
+  const waitForWindowSlot = async () => {
+    while (inFlight.length >= windowSize) await Promise.race(inFlight.map((f) => f.done));
+  };
+
+  const loop = async () => {
+    let oldestUnsentSeenAt: number | undefined;
+    while (running) {
+      if (pausedUntil !== undefined) {
+        const left = pausedUntil - now();
+        if (left > 0) {
+          await sleep(left);
+          continue;
+        }
+        pausedUntil = undefined;
+        stats.pausedUntil = undefined;
+      }
+      if (rewindTo !== undefined) {
+        // Let the rest of the window settle first, so nothing still in flight is sent a second time.
+        while (inFlight.length > 0) await Promise.race(inFlight.map((f) => f.done));
+        if (!running) break;
+        cursor = (rewindTo ?? cursor + 1) - 1;
+        rewindTo = undefined;
+        if (consecutiveErrors > 0) await sleep(backoffMs());
+        continue;
+      }
+      if (!opts.connection.connected) {
+        await sleep(60_000);
+        continue;
+      }
+      await waitForWindowSlot();
+      if (!running || rewindTo !== undefined) continue;
+
+      // Read about twice what the last batch took, so a backlog drain does not read 4× what it sends.
+      const want = Math.min(readCount, Math.max(256, lastBatchCount * 2));
+      const samples = await opts.source.readOldest({ afterSeq: cursor, maxCount: want });
+      if (samples.length === 0) {
+        oldestUnsentSeenAt = undefined;
+        await sleep(maxDelayMs);
+        continue;
+      }
+      const budget =
+        splitFrom !== undefined && (samples[0]?.seq ?? 0) <= splitFrom ? splitBytes : maxBytesCap;
+      const { payload, count } = await opts.encode(samples, budget);
+      if (count === 0) {
+        // One sample alone does not fit: it can never be sent. Say so loudly and drop it, rather than block
+        // everything behind it forever. (Only possible with a pathological inline profile.)
+        const s = samples[0] as Sample;
+        emit({
+          type: 'dropped-unsendable',
+          seq: s.seq,
+          error: `sample ${s.seq} does not fit in ${budget} bytes`,
+        });
+        await opts.source.ack(s.seq, s.seq);
+        cursor = s.seq;
+        continue;
+      }
+      const full = count < samples.length || payload.length > budget * 0.9;
+      if (!full) {
+        // Live data: wait for more samples until the oldest unsent one has waited maxDelay.
+        const first = samples[0] as Sample;
+        oldestUnsentSeenAt ??= now();
+        const waitedMs = Math.max(now() - first.ts, now() - oldestUnsentSeenAt);
+        if (waitedMs < maxDelayMs) {
+          await sleep(maxDelayMs - waitedMs);
+          continue;
+        }
+      }
+      oldestUnsentSeenAt = undefined;
+      lastBatchCount = count;
+      const batchSamples = samples.slice(0, count);
+      const fromSeq = (batchSamples[0] as Sample).seq;
+      const toSeq = (batchSamples[batchSamples.length - 1] as Sample).seq;
+      cursor = toSeq;
+      const batch: InFlight = { fromSeq, toSeq, bytes: payload.length, count, done: Promise.resolve() };
+      batch.done = opts.connection
+        .publish(opts.topic, payload)
+        .then((res) => handleResult(batch, res))
+        .catch((err: unknown) => {
+          stats.failures++;
+          stats.lastError = (err as Error)?.message ?? String(err);
+          rewindTo = Math.min(rewindTo ?? Infinity, batch.fromSeq);
+        })
+        .finally(() => {
+          const i = inFlight.indexOf(batch);
+          if (i >= 0) inFlight.splice(i, 1);
+          stats.inFlight = inFlight.length;
+          settleAckWaiters();
+          poke();
+        });
+      inFlight.push(batch);
+      stats.inFlight = inFlight.length;
+    }
+  };
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      opts.connection.on('connected', onConnected);
+      loopDone = loop();
+    },
+    notify: poke,
+    async stop(deadlineMs = 5_000) {
+      running = false;
+      opts.connection.off('connected', onConnected);
+      poke();
+      const deadline = new Promise<void>((r) => setTimeout(r, deadlineMs).unref());
+      await Promise.race([
+        Promise.all([loopDone, ...inFlight.map((f) => f.done)]).then(() => undefined),
+        deadline,
+      ]);
+      return inFlight.length;
+    },
+    stats: () => ({ ...stats }),
+    whenAcked(seq) {
+      return new Promise<void>((resolve) => {
+        ackWaiters.push({ seq, resolve });
+        settleAckWaiters();
+      });
+    },
+  };
+}

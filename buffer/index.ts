@@ -1,0 +1,16 @@
+/** The buffer's public API (see README.md). */
+export type {
+  BufferEvent,
+  BufferEventListener,
+  BufferOptions,
+  BufferStats,
+  ReadingBuffer,
+  ReadOptions,
+  RetentionPolicy,
+  RetentionReason,
+  SeqRange,
+} from './reading-buffer.js';
+export { BufferError, isBufferError, type BufferErrorCode, type BufferErrorContext } from './errors.js';
+export { openLevelBuffer, type LevelBufferOptions } from './level-reading-buffer.js';
+export { createMemoryBuffer, type MemoryBufferOptions } from './memory-reading-buffer.js';
+export { decodeSample, encodeSample } from './sample-codec.js';

@@ -1,0 +1,181 @@
+/**
+ * LevelDB `StoreBackend` (classic-level). Keys: `s` + seq as 8 bytes big-endian (so byte order is seq
+ * order); one meta record under `m`. Every write is one `batch` with `sync: true` (fsync of the log).
+ * LevelDB errors are mapped to `BufferError` codes here, at the adapter boundary.
+ */
+import { ClassicLevel } from 'classic-level';
+import { BufferError } from './errors.js';
+import { KEY_LENGTH, sampleKey, seqOfKey } from './sample-codec.js';
+import { readReserve, writeReserve } from './seq-reserve.js';
+import type { StoreBackend, StoredEntry, StoredMeta } from './store-backend.js';
+
+const META_KEY = Buffer.from('m');
+const META_VERSION = 1;
+
+type Db = ClassicLevel<Buffer, Buffer>;
+
+interface LevelErrorLike {
+  code?: string;
+  message?: string;
+  cause?: LevelErrorLike;
+}
+
+/** The LevelDB status text; LevelDB reports I/O errors only as text (`IO error: ...: No space left ...`). */
+function statusText(err: unknown): string {
+  const e = err as LevelErrorLike;
+  return `${e?.message ?? String(err)} ${e?.cause?.message ?? ''}`;
+}
+
+function levelCode(err: unknown): string | undefined {
+  const e = err as LevelErrorLike;
+  return e?.cause?.code ?? e?.code;
+}
+
+/** Maps a LevelDB error to our code. ENOSPC has no code of its own in LevelDB, only its strerror text. */
+export function mapLevelError(err: unknown, location: string, doing: string): BufferError {
+  const code = levelCode(err);
+  const text = statusText(err);
+  const ctx = { path: location };
+  if (code === 'LEVEL_LOCKED')
+    return new BufferError(
+      'BUFFER_LOCKED',
+      `the buffer at ${location} is in use by another process (LevelDB lock held); stop the running ` +
+        `meterlink agent (systemctl stop meterlink) or use a different path`,
+      ctx,
+      { cause: err },
+    );
+  if (/No space left on device|ENOSPC/i.test(text) || (err as NodeJS.ErrnoException)?.code === 'ENOSPC')
+    return new BufferError(
+      'BUFFER_DISK_FULL',
+      `the disk holding the buffer at ${location} is full (${doing}); free space or lower buffer.maxSize`,
+      ctx,
+      { cause: err },
+    );
+  if (code === 'LEVEL_CORRUPTION' || /corrupt/i.test(text))
+    return new BufferError(
+      'BUFFER_CORRUPT',
+      `the buffer at ${location} is corrupt (${doing}): ${text.trim()}`,
+      ctx,
+      {
+        cause: err,
+      },
+    );
+  return new BufferError('BUFFER_IO', `${doing} the buffer at ${location} failed: ${text.trim()}`, ctx, {
+    cause: err,
+  });
+}
+
+function encodeMeta(m: StoredMeta): Buffer {
+  const b = Buffer.alloc(17);
+  b[0] = META_VERSION;
+  b.writeDoubleBE(m.nextSeq, 1);
+  b.writeDoubleBE(m.dropped, 9);
+  return b;
+}
+
+function decodeMeta(b: Buffer): StoredMeta | undefined {
+  if (b.length !== 17 || b[0] !== META_VERSION) return undefined;
+  const nextSeq = b.readDoubleBE(1);
+  const dropped = b.readDoubleBE(9);
+  if (!Number.isSafeInteger(nextSeq) || nextSeq < 1 || !Number.isSafeInteger(dropped) || dropped < 0)
+    return undefined;
+  return { nextSeq, dropped };
+}
+
+export class LevelBackend implements StoreBackend {
+  private reservedUpTo = 0;
+
+  private constructor(
+    readonly location: string,
+    private db: Db,
+  ) {}
+
+  static async open(location: string, createIfMissing: boolean): Promise<LevelBackend> {
+    const db = await LevelBackend.openDb(location, createIfMissing);
+    const b = new LevelBackend(location, db);
+    b.reservedUpTo = await readReserve(location);
+    return b;
+  }
+
+  private static async openDb(location: string, createIfMissing: boolean): Promise<Db> {
+    const db: Db = new ClassicLevel<Buffer, Buffer>(location, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      createIfMissing,
+    });
+    try {
+      await db.open();
+    } catch (err) {
+      if (/does not exist/.test(statusText(err)))
+        throw new BufferError(
+          'BUFFER_NOT_FOUND',
+          `there is no buffer at ${location}; check the path (buffer.path in the config)`,
+          { path: location },
+          { cause: err },
+        );
+      throw mapLevelError(err, location, 'opening');
+    }
+    return db;
+  }
+
+  async range(gt: number, lte: number, limit: number): Promise<StoredEntry[]> {
+    if (lte <= gt) return [];
+    try {
+      const rows = await this.db
+        .iterator({ gt: sampleKey(gt), lte: sampleKey(lte), limit, highWaterMarkBytes: 1 << 20 })
+        .all();
+      const out: StoredEntry[] = [];
+      for (const [k, v] of rows) {
+        const seq = seqOfKey(k);
+        if (seq >= 0 && k.length === KEY_LENGTH) out.push({ seq, value: v });
+      }
+      return out;
+    } catch (err) {
+      throw mapLevelError(err, this.location, 'reading');
+    }
+  }
+
+  async readMeta(): Promise<StoredMeta | undefined> {
+    try {
+      const v = await this.db.get(META_KEY);
+      return v ? decodeMeta(v) : undefined;
+    } catch (err) {
+      throw mapLevelError(err, this.location, 'reading');
+    }
+  }
+
+  async write(puts: readonly StoredEntry[], dels: readonly number[], meta: StoredMeta): Promise<void> {
+    const batch = this.db.batch();
+    for (const seq of dels) batch.del(sampleKey(seq));
+    for (const e of puts) batch.put(sampleKey(e.seq), e.value);
+    batch.put(META_KEY, encodeMeta(meta));
+    try {
+      await batch.write({ sync: true });
+    } catch (err) {
+      throw mapLevelError(err, this.location, 'writing');
+    }
+  }
+
+  async reopen(): Promise<void> {
+    await this.db.close().catch(() => undefined);
+    this.db = await LevelBackend.openDb(this.location, false);
+  }
+
+  async reserve(upTo: number): Promise<number> {
+    try {
+      await writeReserve(this.location, upTo);
+    } catch (err) {
+      throw mapLevelError(err, this.location, 'writing the seq reservation of');
+    }
+    this.reservedUpTo = upTo;
+    return upTo;
+  }
+
+  reserved(): number {
+    return this.reservedUpTo;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * `openLevelBuffer`: the on-disk `ReadingBuffer` (LevelDB via classic-level), with recovery on open.
+ *
+ * Opening: a held lock is a clear `BUFFER_LOCKED` error (never a hang, never "repaired"). Any other failure
+ * to open or to read the store through (checksums, undecodable tables) runs LevelDB's repair; if the store
+ * still does not open, it is renamed to `<path>.corrupt-<timestamp>` (kept for forensics, never deleted) and
+ * a fresh store starts, continuing the seqs from the reservation kept beside the old one.
+ */
+import { rename } from 'node:fs/promises';
+import { ClassicLevel } from 'classic-level';
+import { BufferError, isBufferError } from './errors.js';
+import { LevelBackend, mapLevelError } from './level-backend.js';
+import { QueueReadingBuffer } from './queue-reading-buffer.js';
+import type { BufferEvent, BufferOptions } from './reading-buffer.js';
+import { readReserve } from './seq-reserve.js';
+
+export interface LevelBufferOptions extends BufferOptions {
+  /** Directory of the LevelDB store (created if missing, unless `createIfMissing` is false). */
+  readonly path: string;
+  /** Default true. False: a missing store is `BUFFER_NOT_FOUND` (for inspection tools). */
+  readonly createIfMissing?: boolean;
+  /**
+   * `auto` (default): repair, else set aside and start fresh, with an event. `never`: fail with
+   * `BUFFER_CORRUPT` and leave the files alone (for inspection tools).
+   */
+  readonly recovery?: 'auto' | 'never';
+}
+
+/** Errors that recovery must not touch: someone else has the store, or there is none. */
+const notRecoverable = (err: unknown): boolean =>
+  isBufferError(err, 'BUFFER_LOCKED') ||
+  isBufferError(err, 'BUFFER_NOT_FOUND') ||
+  isBufferError(err, 'BUFFER_INVALID_ARGUMENT');
+
+async function attempt(opts: LevelBufferOptions, createIfMissing: boolean, minNextSeq: number) {
+  const backend = await LevelBackend.open(opts.path, createIfMissing);
+  try {
+    return await QueueReadingBuffer.open(backend, opts, minNextSeq);
+  } catch (err) {
+    await backend.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function corruptName(path: string, now: number): string {
+  // 2025-01-31T12-00-00-000Z: sortable, no colons (fine in every file system and shell).
+  return `${path.replace(/\/+$/, '')}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
+}
+
+export async function openLevelBuffer(opts: LevelBufferOptions): Promise<QueueReadingBuffer> {
+  if (typeof opts?.path !== 'string' || opts.path === '')
+    throw new BufferError(
+      'BUFFER_INVALID_ARGUMENT',
+      'openLevelBuffer needs a path (buffer.path in the config)',
+    );
+  const now = opts.now ?? Date.now;
+  const emit = (e: BufferEvent) => {
+    try {
+      opts.onEvent?.(e);
+    } catch {
+      // A listener's bug must not stop the buffer from opening.
+    }
+  };
+  let first: BufferError;
+  try {
+    return await attempt(opts, opts.createIfMissing ?? true, 1);
+  } catch (err) {
+    if (notRecoverable(err) || !isBufferError(err)) throw err;
+    first = err;
+  }
+  if (opts.recovery === 'never')
+    throw new BufferError(
+      'BUFFER_CORRUPT',
+      `the buffer at ${opts.path} does not open (${first.message}); the agent repairs it on start, or move ` +
+        `it aside`,
+      { path: opts.path },
+      { cause: first },
+    );
+
+  try {
+    await ClassicLevel.repair(opts.path);
+    // Repair can lose the newest meta record: continue above every seq that may have been used.
+    const b = await attempt(opts, false, await readReserve(opts.path));
+    emit({ type: 'repaired', path: opts.path, error: first, at: now() });
+    return b;
+  } catch (err) {
+    if (isBufferError(err, 'BUFFER_LOCKED')) throw err;
+  }
+
+  const movedTo = corruptName(opts.path, now());
+  try {
+    await rename(opts.path, movedTo);
+  } catch (err) {
+    throw mapLevelError(err, opts.path, `setting aside the corrupt store as ${movedTo}:`);
+  }
+  const b = await attempt(opts, true, await readReserve(movedTo));
+  emit({ type: 'corruption-set-aside', path: opts.path, movedTo, error: first, at: now() });
+  return b;
+}

@@ -1,0 +1,257 @@
+/**
+ * Compact, lossless binary encoding of a stored sample (the seq lives in the key, not here), and the
+ * fixed-width big-endian keys that make LevelDB's byte order the sequence order.
+ *
+ * Value layout (version 1):
+ *   u8 version=1 · zigzag-varint ts · varint len + utf8 meter · varint flags · varint nValues ·
+ *   nValues × (channel · u8 head · mantissa) · varint nMissing · nMissing × channel
+ * channel: varint (id << 1) for a registry channel, or varint (len << 1 | 1) + utf8 name for any other.
+ * head: bits 0-1 type (0 int, 1 f32, 2 f64); bits 2-7 zigzag exponent, or 63 then a zigzag-varint exponent.
+ * mantissa: int → zigzag varint; f32 → 4 bytes BE binary32; f64 → 8 bytes BE binary64. Nothing is rounded.
+ */
+import { channelById, channelByName } from '../cloud-contract/channels.js';
+import type { Sample, SampleInput, Value } from '../cloud-contract/sample.js';
+import { BufferError } from './errors.js';
+
+const VERSION = 1;
+const TYPE_CODE = { int: 0, f32: 1, f64: 2 } as const;
+const TYPE_NAME = ['int', 'f32', 'f64'] as const;
+const EXP_ESCAPE = 63;
+
+/** Sample keys: 0x73 ('s') + seq as 8 bytes big-endian. */
+export const SAMPLE_PREFIX = 0x73;
+export const KEY_LENGTH = 9;
+
+export function sampleKey(seq: number): Buffer {
+  const k = Buffer.allocUnsafe(KEY_LENGTH);
+  k[0] = SAMPLE_PREFIX;
+  k.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), 1);
+  k.writeUInt32BE(seq >>> 0, 5);
+  return k;
+}
+
+export function seqOfKey(key: Uint8Array): number {
+  if (key.length !== KEY_LENGTH || key[0] !== SAMPLE_PREFIX) return -1;
+  const b = Buffer.from(key.buffer, key.byteOffset, key.byteLength);
+  return b.readUInt32BE(1) * 0x1_0000_0000 + b.readUInt32BE(5);
+}
+
+class Writer {
+  buf = Buffer.allocUnsafe(256);
+  pos = 0;
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.pos++] = v;
+  }
+  /** Unsigned varint for 0 ≤ v ≤ 2^53 (arithmetic, not bit ops: those are 32-bit in JS). */
+  varint(v: number): void {
+    this.room(8);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+  zigzag(v: number): void {
+    this.varint(v >= 0 ? v * 2 : -v * 2 - 1);
+  }
+  bytes(b: Buffer): void {
+    this.room(b.length);
+    b.copy(this.buf, this.pos);
+    this.pos += b.length;
+  }
+  str(s: string, tagged: boolean): void {
+    const b = Buffer.from(s, 'utf8');
+    this.varint(tagged ? b.length * 2 + 1 : b.length);
+    this.bytes(b);
+  }
+  f32(v: number): void {
+    this.room(4);
+    this.buf.writeFloatBE(v, this.pos);
+    this.pos += 4;
+  }
+  f64(v: number): void {
+    this.room(8);
+    this.buf.writeDoubleBE(v, this.pos);
+    this.pos += 8;
+  }
+  done(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+}
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new RangeError('truncated value');
+  }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+  varint(): number {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 0x80;
+    }
+    throw new RangeError('varint too long');
+  }
+  zigzag(): number {
+    const v = this.varint();
+    return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
+  }
+  str(len: number): string {
+    this.need(len);
+    const s = this.buf.toString('utf8', this.pos, this.pos + len);
+    this.pos += len;
+    return s;
+  }
+  f32(): number {
+    this.need(4);
+    const v = this.buf.readFloatBE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleBE(this.pos);
+    this.pos += 8;
+    return v;
+  }
+}
+
+function invalid(msg: string, sample: SampleInput, field: string): BufferError {
+  return new BufferError('BUFFER_INVALID_SAMPLE', `sample of meter "${sample.meter}": ${msg}`, {
+    meter: sample.meter,
+    ts: sample.ts,
+    field,
+  });
+}
+
+function writeChannel(w: Writer, name: string): void {
+  const def = channelByName(name);
+  if (def) w.varint(def.id * 2);
+  else w.str(name, true);
+}
+
+function readChannel(r: Reader): string {
+  const tag = r.varint();
+  if (tag % 2 === 1) return r.str((tag - 1) / 2);
+  const def = channelById(tag / 2);
+  if (!def) throw new RangeError(`unknown channel id ${tag / 2}`);
+  return def.name;
+}
+
+/** Encodes a sample (without seq). Throws `BUFFER_INVALID_SAMPLE` for anything not storable losslessly. */
+export function encodeSample(s: SampleInput): Buffer {
+  if (typeof s.meter !== 'string') throw invalid('meter must be a string', s, 'meter');
+  if (!Number.isSafeInteger(s.ts)) throw invalid(`ts ${String(s.ts)} is not an integer ms time`, s, 'ts');
+  if (!Number.isSafeInteger(s.flags) || s.flags < 0)
+    throw invalid(`flags ${String(s.flags)} is not a bit set`, s, 'flags');
+  const w = new Writer();
+  w.u8(VERSION);
+  w.zigzag(s.ts);
+  w.str(s.meter, false);
+  w.varint(s.flags);
+  const entries = Object.entries(s.values);
+  w.varint(entries.length);
+  for (const [name, v] of entries) {
+    writeChannel(w, name);
+    writeValue(w, v, s, name);
+  }
+  const missing = s.missing ?? [];
+  w.varint(missing.length);
+  for (const name of missing) writeChannel(w, name);
+  return w.done();
+}
+
+function writeValue(w: Writer, v: Value, s: SampleInput, name: string): void {
+  const field = `values.${name}`;
+  const code = TYPE_CODE[v?.type];
+  if (code === undefined) throw invalid(`${field}: type must be int, f32 or f64`, s, field);
+  if (!Number.isSafeInteger(v.exponent))
+    throw invalid(`${field}: exponent ${String(v.exponent)} is not an integer`, s, field);
+  const zz = v.exponent >= 0 ? v.exponent * 2 : -v.exponent * 2 - 1;
+  if (zz < EXP_ESCAPE) w.u8(code | (zz << 2));
+  else {
+    w.u8(code | (EXP_ESCAPE << 2));
+    w.zigzag(v.exponent);
+  }
+  if (typeof v.mantissa !== 'number') throw invalid(`${field}: mantissa must be a number`, s, field);
+  if (v.type === 'int') {
+    if (!Number.isSafeInteger(v.mantissa))
+      throw invalid(`${field}: int mantissa ${v.mantissa} is not a safe integer`, s, field);
+    w.zigzag(v.mantissa);
+  } else if (v.type === 'f32') {
+    // Storing a value that is not exactly a binary32 as f32 would silently round it.
+    if (!Object.is(Math.fround(v.mantissa), v.mantissa) && !Number.isNaN(v.mantissa))
+      throw invalid(`${field}: f32 mantissa ${v.mantissa} is not exactly representable in float32`, s, field);
+    w.f32(v.mantissa);
+  } else {
+    w.f64(v.mantissa);
+  }
+}
+
+/** Just the `ts` of a stored value (for age retention and stats), without decoding the rest. */
+export function peekTs(bytes: Uint8Array): number {
+  const r = new Reader(
+    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  );
+  if (r.u8() !== VERSION) throw new RangeError('unknown value version');
+  return r.zigzag();
+}
+
+/** Decodes a stored value. Throws `BUFFER_DECODE` (with the seq) for bytes that are not a valid sample. */
+export function decodeSample(seq: number, bytes: Uint8Array): Sample {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  try {
+    const r = new Reader(buf);
+    const version = r.u8();
+    if (version !== VERSION) throw new RangeError(`unknown value version ${version}`);
+    const ts = r.zigzag();
+    const meter = r.str(r.varint());
+    const flags = r.varint();
+    const n = r.varint();
+    const values: Record<string, Value> = {};
+    for (let i = 0; i < n; i++) {
+      const name = readChannel(r);
+      const head = r.u8();
+      const type = TYPE_NAME[head & 3];
+      if (type === undefined) throw new RangeError(`bad value type ${head & 3}`);
+      const ez = head >> 2;
+      const exponent = ez === EXP_ESCAPE ? r.zigzag() : ez % 2 === 0 ? ez / 2 : -(ez + 1) / 2;
+      const mantissa = type === 'int' ? r.zigzag() : type === 'f32' ? r.f32() : r.f64();
+      values[name] = { type, mantissa, exponent };
+    }
+    const nMissing = r.varint();
+    const sample: { -readonly [K in keyof Sample]: Sample[K] } = { seq, meter, ts, values, flags };
+    if (nMissing > 0) {
+      const missing: string[] = [];
+      for (let i = 0; i < nMissing; i++) missing.push(readChannel(r));
+      sample.missing = missing;
+    }
+    if (r.pos !== buf.length) throw new RangeError('trailing bytes');
+    return sample;
+  } catch (err) {
+    throw new BufferError(
+      'BUFFER_DECODE',
+      `stored sample seq ${seq} does not decode: ${(err as Error).message}`,
+      {
+        fromSeq: seq,
+        toSeq: seq,
+      },
+      { cause: err },
+    );
+  }
+}

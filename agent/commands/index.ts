@@ -4,5 +4,6 @@
  */
 import type { CommandModule } from '../cli.js';
 import { simulateCommand } from './simulate.js';
+import { configCommand } from './config.js';
 
-export const commandModules: readonly CommandModule[] = [simulateCommand];
+export const commandModules: readonly CommandModule[] = [simulateCommand, configCommand];

@@ -1,0 +1,173 @@
+/**
+ * Schneider Electric Acti9 iEM3155, three-phase DIN-rail meter with Modbus RS-485.
+ * Source: Schneider Electric "iEM3100 / iEM3200 / iEM3300 series user manual" (DOCA0005EN), Modbus register
+ * list. The manual gives 1-based register numbers (address = register − 1); floats are big-endian; energies
+ * are INT64 in Wh/varh; a value the meter does not have reads as NaN (0xFFC00000).
+ */
+import type { ModbusProfile } from '../modbus/profile.js';
+
+const nan = ['FFC00000', '7FC00000'];
+
+export const schneiderIem3155: ModbusProfile = {
+  name: 'schneider-iem3155',
+  vendor: 'Schneider Electric',
+  model: 'iEM3155',
+  source: 'Schneider Electric iEM3100/iEM3200/iEM3300 user manual DOCA0005EN, Modbus register list 3000–3227',
+  phases: 3,
+  addressBase: 1,
+  maxRegisters: 125,
+  maxGap: 20,
+  // Reserved blocks in the register list answer with exception 02 (illegal data address).
+  refused: [
+    { function: 'holding', from: 3038, to: 3053 },
+    { function: 'holding', from: 3112, to: 3203 },
+  ],
+  defaults: { baud: 19200, parity: 'even' },
+  registers: [
+    {
+      channel: 'current_l1_a',
+      function: 'holding',
+      address: 3000,
+      type: 'float32',
+      unit: 'A',
+      sentinels: nan,
+    },
+    {
+      channel: 'current_l2_a',
+      function: 'holding',
+      address: 3002,
+      type: 'float32',
+      unit: 'A',
+      sentinels: nan,
+    },
+    {
+      channel: 'current_l3_a',
+      function: 'holding',
+      address: 3004,
+      type: 'float32',
+      unit: 'A',
+      sentinels: nan,
+    },
+    {
+      channel: 'voltage_l1_l2_v',
+      function: 'holding',
+      address: 3020,
+      type: 'float32',
+      unit: 'V',
+      sentinels: nan,
+    },
+    {
+      channel: 'voltage_l2_l3_v',
+      function: 'holding',
+      address: 3022,
+      type: 'float32',
+      unit: 'V',
+      sentinels: nan,
+    },
+    {
+      channel: 'voltage_l3_l1_v',
+      function: 'holding',
+      address: 3024,
+      type: 'float32',
+      unit: 'V',
+      sentinels: nan,
+    },
+    {
+      channel: 'voltage_l1_v',
+      function: 'holding',
+      address: 3028,
+      type: 'float32',
+      unit: 'V',
+      sentinels: nan,
+    },
+    {
+      channel: 'voltage_l2_v',
+      function: 'holding',
+      address: 3030,
+      type: 'float32',
+      unit: 'V',
+      sentinels: nan,
+    },
+    {
+      channel: 'voltage_l3_v',
+      function: 'holding',
+      address: 3032,
+      type: 'float32',
+      unit: 'V',
+      sentinels: nan,
+    },
+    {
+      channel: 'power_l1_w',
+      function: 'holding',
+      address: 3054,
+      type: 'float32',
+      unit: 'kW',
+      sentinels: nan,
+    },
+    {
+      channel: 'power_l2_w',
+      function: 'holding',
+      address: 3056,
+      type: 'float32',
+      unit: 'kW',
+      sentinels: nan,
+    },
+    {
+      channel: 'power_l3_w',
+      function: 'holding',
+      address: 3058,
+      type: 'float32',
+      unit: 'kW',
+      sentinels: nan,
+    },
+    { channel: 'power_w', function: 'holding', address: 3060, type: 'float32', unit: 'kW', sentinels: nan },
+    {
+      channel: 'reactive_power_var',
+      function: 'holding',
+      address: 3068,
+      type: 'float32',
+      unit: 'kvar',
+      sentinels: nan,
+    },
+    {
+      channel: 'apparent_power_va',
+      function: 'holding',
+      address: 3076,
+      type: 'float32',
+      unit: 'kVA',
+      sentinels: nan,
+    },
+    {
+      channel: 'power_factor',
+      function: 'holding',
+      address: 3084,
+      type: 'float32',
+      unit: '1',
+      sentinels: nan,
+    },
+    {
+      channel: 'frequency_hz',
+      function: 'holding',
+      address: 3110,
+      type: 'float32',
+      unit: 'Hz',
+      sentinels: nan,
+    },
+    { channel: 'energy_import_kwh', function: 'holding', address: 3204, type: 'int64', unit: 'Wh' },
+    { channel: 'energy_export_kwh', function: 'holding', address: 3208, type: 'int64', unit: 'Wh' },
+    {
+      channel: 'energy_reactive_import_kvarh',
+      function: 'holding',
+      address: 3220,
+      type: 'int64',
+      unit: 'varh',
+    },
+    {
+      channel: 'energy_reactive_export_kvarh',
+      function: 'holding',
+      address: 3224,
+      type: 'int64',
+      unit: 'varh',
+    },
+  ],
+};

@@ -6,8 +6,8 @@
  *   u8 version=1 · zigzag-varint ts · varint len + utf8 meter · varint flags · varint nValues ·
  *   nValues × (channel · u8 head · mantissa) · varint nMissing · nMissing × channel
  * channel: varint (id << 1) for a registry channel, or varint (len << 1 | 1) + utf8 name for any other.
- * head: bits 0-1 type (0 int, 1 f32, 2 f64); bits 2-7 zigzag exponent, or 63 then a zigzag-varint exponent.
- * mantissa: int → zigzag varint; f32 → 4 bytes BE binary32; f64 → 8 bytes BE binary64. Nothing is rounded.
+ * head: bits 0-1 type (0 int ≥ 0, 1 f32, 2 f64, 3 int < 0); bits 2-7 zigzag exponent, or 63 then a zigzag-varint exponent.
+ * mantissa: int → varint of its magnitude (zigzag would need 54 bits for ±2^53); f32 → 4 bytes BE binary32; f64 → 8 bytes BE binary64. Nothing is rounded.
  */
 import { channelById, channelByName } from '../cloud-contract/channels.js';
 import type { Sample, SampleInput, Value } from '../cloud-contract/sample.js';
@@ -15,7 +15,8 @@ import { BufferError } from './errors.js';
 
 const VERSION = 1;
 const TYPE_CODE = { int: 0, f32: 1, f64: 2 } as const;
-const TYPE_NAME = ['int', 'f32', 'f64'] as const;
+/** Type code 3: a negative int (magnitude follows), so the full safe-integer range fits without zigzag. */
+const NEG_INT = 3;
 const EXP_ESCAPE = 63;
 
 /** Sample keys: 0x73 ('s') + seq as 8 bytes big-endian. */
@@ -178,21 +179,22 @@ export function encodeSample(s: SampleInput): Buffer {
 
 function writeValue(w: Writer, v: Value, s: SampleInput, name: string): void {
   const field = `values.${name}`;
-  const code = TYPE_CODE[v?.type];
+  let code: number | undefined = TYPE_CODE[v?.type];
   if (code === undefined) throw invalid(`${field}: type must be int, f32 or f64`, s, field);
-  if (!Number.isSafeInteger(v.exponent))
+  if (!Number.isInteger(v.exponent) || Math.abs(v.exponent) > 2 ** 31)
     throw invalid(`${field}: exponent ${String(v.exponent)} is not an integer`, s, field);
+  if (typeof v.mantissa !== 'number') throw invalid(`${field}: mantissa must be a number`, s, field);
+  if (v.type === 'int' && v.mantissa < 0) code = NEG_INT;
   const zz = v.exponent >= 0 ? v.exponent * 2 : -v.exponent * 2 - 1;
   if (zz < EXP_ESCAPE) w.u8(code | (zz << 2));
   else {
     w.u8(code | (EXP_ESCAPE << 2));
     w.zigzag(v.exponent);
   }
-  if (typeof v.mantissa !== 'number') throw invalid(`${field}: mantissa must be a number`, s, field);
   if (v.type === 'int') {
     if (!Number.isSafeInteger(v.mantissa))
       throw invalid(`${field}: int mantissa ${v.mantissa} is not a safe integer`, s, field);
-    w.zigzag(v.mantissa);
+    w.varint(Math.abs(v.mantissa));
   } else if (v.type === 'f32') {
     // Storing a value that is not exactly a binary32 as f32 would silently round it.
     if (!Object.is(Math.fround(v.mantissa), v.mantissa) && !Number.isNaN(v.mantissa))
@@ -227,12 +229,16 @@ export function decodeSample(seq: number, bytes: Uint8Array): Sample {
     for (let i = 0; i < n; i++) {
       const name = readChannel(r);
       const head = r.u8();
-      const type = TYPE_NAME[head & 3];
-      if (type === undefined) throw new RangeError(`bad value type ${head & 3}`);
+      const code = head & 3;
       const ez = head >> 2;
       const exponent = ez === EXP_ESCAPE ? r.zigzag() : ez % 2 === 0 ? ez / 2 : -(ez + 1) / 2;
-      const mantissa = type === 'int' ? r.zigzag() : type === 'f32' ? r.f32() : r.f64();
-      values[name] = { type, mantissa, exponent };
+      if (code === TYPE_CODE.f32) values[name] = { type: 'f32', mantissa: r.f32(), exponent };
+      else if (code === TYPE_CODE.f64) values[name] = { type: 'f64', mantissa: r.f64(), exponent };
+      else {
+        const m = r.varint();
+        if (m > Number.MAX_SAFE_INTEGER) throw new RangeError('int mantissa out of range');
+        values[name] = { type: 'int', mantissa: code === NEG_INT ? -m : m, exponent };
+      }
     }
     const nMissing = r.varint();
     const sample: { -readonly [K in keyof Sample]: Sample[K] } = { seq, meter, ts, values, flags };

@@ -4,6 +4,7 @@
  */
 import type { CommandModule } from '../cli.js';
 import { simulateCommand } from './simulate.js';
+import { bufferCommand } from './buffer.js';
 import { configCommand } from './config.js';
 
-export const commandModules: readonly CommandModule[] = [simulateCommand, configCommand];
+export const commandModules: readonly CommandModule[] = [simulateCommand, bufferCommand, configCommand];

@@ -1,0 +1,186 @@
+/**
+ * The ingest Lambda: Kinesis records (batch rule envelopes) → verify → hot store.
+ *
+ * - A record that fails verification is rejected: logged with its reason, counted, and NOT reported as a
+ *   failure — retrying a tampered or malformed record can never succeed, and must not block its shard.
+ * - A record whose certificate lookup failed, or whose write the store could not take, is reported in
+ *   `batchItemFailures` (ReportBatchItemFailures): Lambda checkpoints before the first one and retries from
+ *   there (bisecting, bounded by MaximumRetryAttempts / MaximumRecordAgeInSeconds, then the SQS destination).
+ *   Processing stops at the first such record; records after it come back in the retry anyway.
+ * - Writes are idempotent, so the records that do come back twice change nothing.
+ */
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import type { CertificateSource } from './certificates.js';
+import { isIngestError } from './errors.js';
+import { emitMetrics, type LogLine } from './metrics.js';
+import type { SampleSink, VerifiedBatch } from './sinks/sink.js';
+import { verifyRecord } from './verify.js';
+
+export interface IngestDeps {
+  readonly sink: SampleSink;
+  readonly certs: CertificateSource;
+  readonly namespace?: string;
+  readonly log?: LogLine;
+  readonly now?: () => number;
+  /** Samples gathered from consecutive records before one sink write (default 2,000). */
+  readonly samplesPerWrite?: number;
+}
+
+export interface IngestSummary {
+  records: number;
+  accepted: number;
+  rejected: number;
+  retried: number;
+  samplesWritten: number;
+  samplesRejectedByStore: number;
+  rejectedByReason: Record<string, number>;
+}
+
+export type IngestHandler = ((event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse>) & {
+  /** Counters of the last invocation (tests, benchmark). */
+  readonly last: () => IngestSummary;
+};
+
+export function createIngestHandler(deps: IngestDeps): IngestHandler {
+  const log = deps.log ?? ((line: string) => console.log(line));
+  const now = deps.now ?? Date.now;
+  const perWrite = deps.samplesPerWrite ?? 2_000;
+  const namespace = deps.namespace ?? 'meterlink/Ingest';
+  let last: IngestSummary | undefined;
+
+  const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
+    const sum: IngestSummary = {
+      records: event.Records.length,
+      accepted: 0,
+      rejected: 0,
+      retried: 0,
+      samplesWritten: 0,
+      samplesRejectedByStore: 0,
+      rejectedByReason: {},
+    };
+    last = sum;
+    let failedAt: string | undefined;
+    // Accepted records waiting for one sink write, with the sequence number of the first of them.
+    let group: VerifiedBatch[] = [];
+    let groupFirst: string | undefined;
+    let groupSamples = 0;
+
+    const flush = async (): Promise<boolean> => {
+      if (group.length === 0) return true;
+      try {
+        const r = await deps.sink.write(group);
+        sum.samplesWritten += r.written;
+        sum.samplesRejectedByStore += r.rejected;
+        if (r.rejected > 0)
+          log(
+            JSON.stringify({
+              level: 'warn',
+              msg: 'hot store rejected samples',
+              rejected: r.rejected,
+              why: r.rejections,
+            }),
+          );
+      } catch (err) {
+        if (isIngestError(err) && !err.retryable) {
+          sum.samplesRejectedByStore += groupSamples;
+          log(
+            JSON.stringify({
+              level: 'error',
+              msg: 'hot store refused a write',
+              code: err.code,
+              error: err.message,
+            }),
+          );
+        } else {
+          failedAt = groupFirst;
+          log(
+            JSON.stringify({
+              level: 'error',
+              msg: 'hot store write failed; records handed back for retry',
+              code: isIngestError(err) ? err.code : 'UNEXPECTED',
+              error: (err as Error)?.message,
+              sequenceNumber: groupFirst,
+            }),
+          );
+          return false;
+        }
+      } finally {
+        group = [];
+        groupFirst = undefined;
+        groupSamples = 0;
+      }
+      return true;
+    };
+
+    for (const rec of event.Records) {
+      const seqNo = rec.kinesis.sequenceNumber;
+      let outcome;
+      try {
+        outcome = await verifyRecord(new Uint8Array(Buffer.from(rec.kinesis.data, 'base64')), deps.certs);
+      } catch (err) {
+        // verifyRecord never throws by design; if it does, retry rather than lose the record.
+        outcome = {
+          kind: 'retry' as const,
+          reason: 'KEY_LOOKUP_FAILED' as const,
+          detail: String((err as Error)?.message),
+        };
+      }
+      if (outcome.kind === 'rejected') {
+        sum.rejected++;
+        sum.rejectedByReason[outcome.reason] = (sum.rejectedByReason[outcome.reason] ?? 0) + 1;
+        log(
+          JSON.stringify({
+            level: 'warn',
+            msg: 'batch rejected',
+            reason: outcome.reason,
+            detail: outcome.detail,
+            thing: outcome.thing,
+            partitionKey: rec.kinesis.partitionKey,
+            sequenceNumber: seqNo,
+          }),
+        );
+        continue;
+      }
+      if (outcome.kind === 'retry') {
+        if (!(await flush())) break;
+        failedAt = seqNo;
+        log(
+          JSON.stringify({
+            level: 'error',
+            msg: 'certificate lookup failed; record handed back',
+            detail: outcome.detail,
+            sequenceNumber: seqNo,
+          }),
+        );
+        break;
+      }
+      sum.accepted++;
+      groupFirst ??= seqNo;
+      group.push({ device: outcome.batch.device, samples: outcome.batch.samples });
+      groupSamples += outcome.batch.samples.length;
+      if (groupSamples >= perWrite && !(await flush())) break;
+    }
+    if (failedAt === undefined) await flush();
+
+    const failures: KinesisStreamBatchResponse['batchItemFailures'] = [];
+    if (failedAt !== undefined) {
+      failures.push({ itemIdentifier: failedAt });
+      const idx = event.Records.findIndex((r) => r.kinesis.sequenceNumber === failedAt);
+      sum.retried = event.Records.length - idx;
+    }
+    emitMetrics(log, namespace, sum, now());
+    return { batchItemFailures: failures };
+  };
+  return Object.assign(handler, {
+    last: () =>
+      last ?? {
+        records: 0,
+        accepted: 0,
+        rejected: 0,
+        retried: 0,
+        samplesWritten: 0,
+        samplesRejectedByStore: 0,
+        rejectedByReason: {},
+      },
+  });
+}

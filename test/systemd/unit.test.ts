@@ -1,0 +1,77 @@
+// The service unit passes `systemd-analyze verify` and the hardening target of DESIGN §6 / issue 6.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from '../harness/cli.js';
+import { tempDir } from '../harness/tmp.js';
+
+const run = promisify(execFile);
+const unitPath = join(repoRoot, 'systemd/meterlink.service');
+const unitText = readFileSync(unitPath, 'utf8');
+const analyze = '/usr/bin/systemd-analyze';
+const maxExposure = 1.5;
+
+/** Active `Key=value` lines (comments dropped), in order. */
+function settings(text: string): [string, string][] {
+  return text
+    .split('\n')
+    .filter((l) => /^[A-Za-z]+=/.test(l))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]);
+}
+const get = (key: string) =>
+  settings(unitText)
+    .filter(([k]) => k === key)
+    .map(([, v]) => v);
+
+t.test('systemd-analyze verify passes', async (t) => {
+  // verify checks that ExecStart's program exists, and /usr/bin/meterlink is only there once install.sh has
+  // run. So verify a temp copy whose ExecStart points at /usr/bin/env; everything else is the shipped unit.
+  const dir = await tempDir(t);
+  const copy = join(dir, 'meterlink.service');
+  const patched = unitText.replace(/^ExecStart=\/usr\/bin\/meterlink /m, 'ExecStart=/usr/bin/env ');
+  t.not(patched, unitText, 'ExecStart was replaced');
+  writeFileSync(copy, patched);
+  const { stdout, stderr } = await run(analyze, ['verify', copy]);
+  t.equal(`${stdout}${stderr}`.trim(), '', 'no warnings');
+});
+
+t.test(`systemd-analyze security --offline=true: exposure ≤ ${maxExposure}`, async (t) => {
+  // --threshold makes the tool itself exit non-zero above 15 (its integer scale, tenths of the printed one).
+  const { stdout } = await run(analyze, [
+    'security',
+    '--offline=true',
+    `--threshold=${Math.round(maxExposure * 10)}`,
+    '--no-pager',
+    unitPath,
+  ]);
+  const m = /Overall exposure level for meterlink\.service: (\d+\.\d)/.exec(stdout);
+  t.ok(m, 'overall exposure line present');
+  const exposure = Number(m?.[1]);
+  t.comment(`systemd-analyze security --offline=true systemd/meterlink.service → exposure ${exposure}`);
+  t.ok(exposure <= maxExposure, `exposure ${exposure} ≤ ${maxExposure}`);
+  t.notMatch(stdout, /✗ (NoNewPrivileges|ProtectSystem|CapabilityBoundingSet|SystemCallFilter)/);
+});
+
+t.test('the unit keeps the settings the product depends on', async (t) => {
+  t.same(get('Type'), ['notify']);
+  t.same(get('NotifyAccess'), ['main'], 'notify-exec makes the main PID the sender');
+  t.same(get('ExecStart'), ['/usr/bin/meterlink run --config /etc/meterlink/config.yaml']);
+  t.same(get('Restart'), ['on-failure']);
+  t.same(get('RestartPreventExitStatus'), ['78'], 'ExitCode.badConfig is never restarted');
+  t.same(get('TimeoutStopSec'), ['15']);
+  t.equal(get('WatchdogSec').length, 1);
+  t.same(get('User'), ['meterlink']);
+  t.same(get('SupplementaryGroups'), ['dialout']);
+  t.same(get('StateDirectory'), ['meterlink']);
+  t.same(get('ConfigurationDirectory'), ['meterlink']);
+  t.same(get('RuntimeDirectory'), ['meterlink']);
+  t.same(get('DevicePolicy'), ['closed']);
+  t.same(get('DeviceAllow'), ['char-ttyUSB rw', 'char-ttyACM rw', 'char-ttyAMA rw', 'char-ttyS rw']);
+  // These two break the box (DESIGN §6): dialout is mapped away, V8's JIT cannot allocate code pages.
+  t.same(get('PrivateUsers'), [], 'no PrivateUsers=');
+  t.same(get('MemoryDenyWriteExecute'), [], 'no MemoryDenyWriteExecute=');
+  const { ExitCode } = await import('../../agent/cli.js');
+  t.equal(ExitCode.badConfig, 78);
+});

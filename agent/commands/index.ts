@@ -4,7 +4,10 @@
  */
 import type { CommandModule } from '../cli.js';
 import { simulateCommand } from './simulate.js';
+import { decodeCommand } from './decode.js';
 import { bufferCommand } from './buffer.js';
 import { configCommand } from './config.js';
+import { scanCommand } from './scan.js';
+import { provisionCommand } from './provision.js';
 
-export const commandModules: readonly CommandModule[] = [simulateCommand, bufferCommand, configCommand];
+export const commandModules: readonly CommandModule[] = [simulateCommand, bufferCommand, configCommand, provisionCommand, scanCommand, decodeCommand]

@@ -4,12 +4,13 @@
  */
 import type { Command } from 'commander';
 import type { CliIo, CommandModule } from '../cli.js';
+import { modbusRtuMode, modbusTcpMode } from './simulate-modbus.js';
 
 export interface SimulateMode {
   register(simulate: Command, io: CliIo): void;
 }
 
-const simulateModes: readonly SimulateMode[] = [];
+const simulateModes: readonly SimulateMode[] = [modbusRtuMode, modbusTcpMode];
 
 export const simulateCommand: CommandModule = {
   register(program, io) {

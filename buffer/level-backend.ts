@@ -3,6 +3,8 @@
  * order); one meta record under `m`. Every write is one `batch` with `sync: true` (fsync of the log).
  * LevelDB errors are mapped to `BufferError` codes here, at the adapter boundary.
  */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { BufferError } from './errors.js';
 import { KEY_LENGTH, sampleKey, seqOfKey } from './sample-codec.js';
@@ -65,25 +67,44 @@ export function mapLevelError(err: unknown, location: string, doing: string): Bu
   });
 }
 
+const META_FIELDS = ['nextSeq', 'dropped', 'count', 'bytes'] as const;
+
 function encodeMeta(m: StoredMeta): Buffer {
-  const b = Buffer.alloc(17);
+  const b = Buffer.alloc(1 + 8 * META_FIELDS.length);
   b[0] = META_VERSION;
-  b.writeDoubleBE(m.nextSeq, 1);
-  b.writeDoubleBE(m.dropped, 9);
+  META_FIELDS.forEach((f, i) => b.writeDoubleBE(m[f], 1 + 8 * i));
   return b;
 }
 
 function decodeMeta(b: Buffer): StoredMeta | undefined {
-  if (b.length !== 17 || b[0] !== META_VERSION) return undefined;
-  const nextSeq = b.readDoubleBE(1);
-  const dropped = b.readDoubleBE(9);
-  if (!Number.isSafeInteger(nextSeq) || nextSeq < 1 || !Number.isSafeInteger(dropped) || dropped < 0)
-    return undefined;
-  return { nextSeq, dropped };
+  if (b.length !== 1 + 8 * META_FIELDS.length || b[0] !== META_VERSION) return undefined;
+  const [nextSeq, dropped, count, bytes] = META_FIELDS.map((_, i) => b.readDoubleBE(1 + 8 * i));
+  const m = { nextSeq: nextSeq!, dropped: dropped!, count: count!, bytes: bytes! };
+  return Object.values(m).every((v) => Number.isSafeInteger(v) && v >= 0) && m.nextSeq >= 1 ? m : undefined;
+}
+
+/**
+ * LevelDB (without paranoid checks, which classic-level does not expose) skips damaged log records while
+ * recovering and only says so in its info log (`LOG`): "(ignoring error) …: dropping N bytes; Corruption: …".
+ */
+async function recoveryLossNote(location: string): Promise<string | null> {
+  try {
+    const log = await readFile(join(location, 'LOG'), 'utf8');
+    return (
+      log
+        .split('\n')
+        .find((l) => /dropping \d+ bytes/.test(l))
+        ?.trim() ?? null
+    );
+  } catch {
+    return null;
+  }
 }
 
 export class LevelBackend implements StoreBackend {
   private reservedUpTo = 0;
+  /** Set when LevelDB dropped damaged log records while opening (see `recoveryLossNote`). */
+  recoveryLoss: string | null = null;
 
   private constructor(
     readonly location: string,
@@ -94,10 +115,18 @@ export class LevelBackend implements StoreBackend {
     const db = await LevelBackend.openDb(location, createIfMissing);
     const b = new LevelBackend(location, db);
     b.reservedUpTo = await readReserve(location);
+    b.recoveryLoss = await recoveryLossNote(location);
     return b;
   }
 
   private static async openDb(location: string, createIfMissing: boolean): Promise<Db> {
+    // classic-level creates the directory even with createIfMissing false: check first.
+    if (!createIfMissing && !(await stat(location).catch(() => null)))
+      throw new BufferError(
+        'BUFFER_NOT_FOUND',
+        `there is no buffer at ${location}; check the path (buffer.path in the config)`,
+        { path: location },
+      );
     const db: Db = new ClassicLevel<Buffer, Buffer>(location, {
       keyEncoding: 'buffer',
       valueEncoding: 'buffer',

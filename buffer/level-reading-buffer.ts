@@ -32,10 +32,22 @@ const notRecoverable = (err: unknown): boolean =>
   isBufferError(err, 'BUFFER_NOT_FOUND') ||
   isBufferError(err, 'BUFFER_INVALID_ARGUMENT');
 
-async function attempt(opts: LevelBufferOptions, createIfMissing: boolean, minNextSeq: number) {
+/** Opens and loads; `afterRepair` accepts what is there (the loss is reported by the caller's event). */
+async function attempt(
+  opts: LevelBufferOptions,
+  createIfMissing: boolean,
+  minNextSeq: number,
+  afterRepair: boolean,
+) {
   const backend = await LevelBackend.open(opts.path, createIfMissing);
   try {
-    return await QueueReadingBuffer.open(backend, opts, minNextSeq);
+    if (backend.recoveryLoss && !afterRepair)
+      throw new BufferError(
+        'BUFFER_CORRUPT',
+        `LevelDB dropped damaged records of ${opts.path} while opening: ${backend.recoveryLoss}`,
+        { path: opts.path },
+      );
+    return await QueueReadingBuffer.open(backend, opts, { minNextSeq, verify: !afterRepair });
   } catch (err) {
     await backend.close().catch(() => undefined);
     throw err;
@@ -45,6 +57,14 @@ async function attempt(opts: LevelBufferOptions, createIfMissing: boolean, minNe
 function corruptName(path: string, now: number): string {
   // 2025-01-31T12-00-00-000Z: sortable, no colons (fine in every file system and shell).
   return `${path.replace(/\/+$/, '')}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
+}
+
+/**
+ * Where seqs continue after repair or set-aside: the reservation; if that is unreadable too, the wall clock
+ * in ms (seqs grow far slower than 1000/s, so this is above anything used before; 2^53 leaves ample room).
+ */
+async function seqFloor(dir: string, now: () => number): Promise<number> {
+  return (await readReserve(dir)) || now();
 }
 
 export async function openLevelBuffer(opts: LevelBufferOptions): Promise<QueueReadingBuffer> {
@@ -63,7 +83,7 @@ export async function openLevelBuffer(opts: LevelBufferOptions): Promise<QueueRe
   };
   let first: BufferError;
   try {
-    return await attempt(opts, opts.createIfMissing ?? true, 1);
+    return await attempt(opts, opts.createIfMissing ?? true, 1, false);
   } catch (err) {
     if (notRecoverable(err) || !isBufferError(err)) throw err;
     first = err;
@@ -80,8 +100,8 @@ export async function openLevelBuffer(opts: LevelBufferOptions): Promise<QueueRe
   try {
     await ClassicLevel.repair(opts.path);
     // Repair can lose the newest meta record: continue above every seq that may have been used.
-    const b = await attempt(opts, false, await readReserve(opts.path));
-    emit({ type: 'repaired', path: opts.path, error: first, at: now() });
+    const b = await attempt(opts, false, await seqFloor(opts.path, now), true);
+    emit({ type: 'repaired', path: opts.path, lostCount: b.lostOnOpen, error: first, at: now() });
     return b;
   } catch (err) {
     if (isBufferError(err, 'BUFFER_LOCKED')) throw err;
@@ -93,7 +113,7 @@ export async function openLevelBuffer(opts: LevelBufferOptions): Promise<QueueRe
   } catch (err) {
     throw mapLevelError(err, opts.path, `setting aside the corrupt store as ${movedTo}:`);
   }
-  const b = await attempt(opts, true, await readReserve(movedTo));
+  const b = await attempt(opts, true, await seqFloor(movedTo, now), true);
   emit({ type: 'corruption-set-aside', path: opts.path, movedTo, error: first, at: now() });
   return b;
 }

@@ -103,7 +103,8 @@ export function settingsOf(opts: BufferOptions): Settings {
 export class QueueReadingBuffer implements ReadingBuffer {
   private readonly s: Settings;
   private readonly listeners = new Set<BufferEventListener>();
-  private meta: StoredMeta = { nextSeq: 1, dropped: 0 };
+  private meta: StoredMeta = { nextSeq: 1, dropped: 0, count: 0, bytes: 0 };
+  private lost = 0;
   /** Seqs handed out in memory, including ones burned by failed writes. */
   private nextSeq = 1;
   private count = 0;
@@ -132,10 +133,17 @@ export class QueueReadingBuffer implements ReadingBuffer {
    * Loads the state from the backend (one full scan: exact counters, and every stored value is checked to
    * decode; the ones that do not are removed with a `dropped` event, reason `corrupt`).
    * `minNextSeq` raises the next seq (after repair or a fresh start, from the reservation).
+   * `verify`: the scan must find what the meta record counts, else `BUFFER_CORRUPT` (LevelDB skips damaged
+   * table blocks without an error); false after a repair, where the loss is accepted and counted in
+   * `lostOnOpen`.
    */
-  static async open(backend: StoreBackend, opts: BufferOptions, minNextSeq = 1): Promise<QueueReadingBuffer> {
+  static async open(
+    backend: StoreBackend,
+    opts: BufferOptions,
+    { minNextSeq = 1, verify = true }: { minNextSeq?: number; verify?: boolean } = {},
+  ): Promise<QueueReadingBuffer> {
     const b = new QueueReadingBuffer(backend, opts);
-    await b.load(minNextSeq);
+    await b.load(minNextSeq, verify);
     if (b.s.maxAge !== Infinity && b.s.retentionIntervalMs > 0) {
       b.retentionTimer = setInterval(() => {
         b.enqueue<void>({ kind: 'retention' }).catch(() => undefined);
@@ -145,8 +153,14 @@ export class QueueReadingBuffer implements ReadingBuffer {
     return b;
   }
 
-  private async load(minNextSeq: number): Promise<void> {
-    this.meta = (await this.backend.readMeta()) ?? { nextSeq: 1, dropped: 0 };
+  /** Samples the meta record counted but the store no longer has (known after a repair). */
+  get lostOnOpen(): number {
+    return this.lost;
+  }
+
+  private async load(minNextSeq: number, verify: boolean): Promise<void> {
+    const stored = await this.backend.readMeta();
+    this.meta = stored ?? { nextSeq: 1, dropped: 0, count: 0, bytes: 0 };
     let count = 0;
     let bytes = 0;
     let oldest: { seq: number; ts: number } | null = null;
@@ -170,27 +184,41 @@ export class QueueReadingBuffer implements ReadingBuffer {
       if (chunk.length < SCAN_CHUNK) break;
       gt = chunk[chunk.length - 1]!.seq;
     }
+    const corruptBytes = corrupt.reduce((n, e) => n + entrySize(e.value), 0);
+    const found = count + corrupt.length;
+    const mismatch =
+      stored !== undefined && (stored.count !== found || stored.bytes !== bytes + corruptBytes);
+    if (mismatch && verify)
+      throw new BufferError(
+        'BUFFER_CORRUPT',
+        `the buffer at ${this.backend.location} holds ${found} samples but recorded ${stored.count}: ` +
+          `LevelDB lost data in a damaged table`,
+        { path: this.backend.location, found, recorded: stored.count },
+      );
+    this.lost = mismatch ? Math.max(0, stored.count - found) : 0;
     const lastSeen = Math.max(newest?.seq ?? 0, corrupt[corrupt.length - 1]?.seq ?? 0);
     this.nextSeq = Math.max(this.meta.nextSeq, lastSeen + 1, minNextSeq);
     this.count = count;
     this.bytes = bytes;
     this.oldest = oldest;
     this.newest = newest;
-    if (corrupt.length > 0) {
-      const meta = { nextSeq: this.nextSeq, dropped: this.meta.dropped + corrupt.length };
+    if (mismatch || corrupt.length > 0 || this.nextSeq !== this.meta.nextSeq) {
+      const meta = { nextSeq: this.nextSeq, dropped: this.meta.dropped + corrupt.length, count, bytes };
       await this.backend.write(
         [],
         corrupt.map((e) => e.seq),
         meta,
       );
       this.meta = meta;
+    }
+    if (corrupt.length > 0) {
       this.emit({
         type: 'dropped',
         reason: 'corrupt',
         fromSeq: corrupt[0]!.seq,
         toSeq: corrupt[corrupt.length - 1]!.seq,
         count: corrupt.length,
-        bytes: corrupt.reduce((n, e) => n + entrySize(e.value), 0),
+        bytes: corruptBytes,
         // The ts of a value that does not decode is unknown.
         fromTs: NaN,
         toTs: NaN,
@@ -489,7 +517,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
     }
 
     const keptPuts = puts.slice(putFront);
-    const meta: StoredMeta = { nextSeq, dropped };
+    const meta: StoredMeta = { nextSeq, dropped, count, bytes };
     const settleRefusals = () => {
       for (const r of refusals) {
         this.refused += r.op.inputs.length;
@@ -507,7 +535,12 @@ export class QueueReadingBuffer implements ReadingBuffer {
     };
     try {
       if (nextSeq > this.backend.reserved()) await this.backend.reserve(nextSeq + RESERVE_STEP);
-      if (keptPuts.length > 0 || dels.size > 0 || nextSeq !== this.meta.nextSeq)
+      if (
+        keptPuts.length > 0 ||
+        dels.size > 0 ||
+        nextSeq !== this.meta.nextSeq ||
+        dropped !== this.meta.dropped
+      )
         await this.backend.write(keptPuts, [...dels], meta);
     } catch (err) {
       // Seqs of a failed write stay burned: never reused, even if LevelDB recovers the record later.
@@ -596,7 +629,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
     try {
       await this.backend.reopen();
       // The failed record may or may not have survived in LevelDB's log: recount from what is there.
-      await this.load(this.nextSeq);
+      await this.load(this.nextSeq, false);
     } catch {
       // Still failing (disk still full): the next group tries again; we never crash-loop on it.
     }

@@ -119,6 +119,8 @@ export type BufferEvent =
       /** The store did not open; LevelDB's repair brought it back (some recent samples may be lost). */
       readonly type: 'repaired';
       readonly path: string;
+      /** Samples known to be lost (the store counted more than it still holds); a lower bound. */
+      readonly lostCount: number;
       readonly error: BufferError;
       readonly at: number;
     }

@@ -17,6 +17,9 @@ export interface StoredMeta {
   readonly nextSeq: number;
   /** Samples dropped by retention, ever. */
   readonly dropped: number;
+  /** Samples stored and their size: checked against a scan on open (LevelDB skips damaged blocks silently). */
+  readonly count: number;
+  readonly bytes: number;
 }
 
 export interface StoreBackend {

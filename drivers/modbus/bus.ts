@@ -170,7 +170,21 @@ export class ModbusBus {
     const c = this.client;
     this.client = undefined;
     this.framePort = undefined;
-    if (c) await new Promise<void>((resolve) => c.close(() => resolve()));
+    if (!c) return;
+    await new Promise<void>((resolve) => {
+      // modbus-serial's TCP port calls back only on a 'close' event, which a dead socket never sends again.
+      if (!c.isOpen) return resolve();
+      const timer = setTimeout(resolve, 1000);
+      try {
+        c.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,162 @@
+/**
+ * The CloudFormation templates: cfn-lint (installed here and in CI) reports zero errors on every template;
+ * every IAM/resource policy in them has no wildcard actions in Allow statements, and every wildcard resource
+ * carries a `# wildcard-resource: why` comment; each Lambda function has a role of its own.
+ */
+import t from 'tap';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseDocument, isMap, isPair, isScalar, isSeq, visit, type Node, type Pair } from 'yaml';
+import { spawnLogged } from '../harness/process.js';
+
+const dir = join(import.meta.dirname, '..', '..', 'infra-cfn', 'templates');
+
+interface Finding {
+  file: string;
+  line: number;
+  problem: string;
+}
+
+const POLICY_PROPS = new Set(['PolicyDocument', 'KeyPolicy']);
+
+/** '*', or an ARN whose resource part is only a resource type and '*' (any cert, any client...). */
+function isWildcardResource(v: string): boolean {
+  if (v === '*') return true;
+  if (!v.startsWith('arn:')) return false;
+  // ${AWS::Partition} and friends contain colons: replace substitutions before splitting the ARN.
+  const resource = v
+    .replace(/\$\{[^}]*\}/g, 'x')
+    .split(':')
+    .slice(5)
+    .join(':');
+  return resource === '*' || /^[a-z-]+\/\*$/.test(resource);
+}
+
+function lineOf(text: string, offset: number): number {
+  return text.slice(0, offset).split('\n').length;
+}
+
+function scalars(node: unknown): { value: string; offset: number }[] {
+  if (isScalar(node))
+    return typeof node.value === 'string' ? [{ value: node.value, offset: node.range?.[0] ?? 0 }] : [];
+  if (isSeq(node)) return node.items.flatMap(scalars);
+  return []; // an intrinsic function (!Ref, !GetAtt, !If ...) names one resource
+}
+
+/** Checks every policy statement in one template text. */
+export function checkPolicies(file: string, text: string): Finding[] {
+  const doc = parseDocument(text, { logLevel: 'silent' });
+  const findings: Finding[] = [];
+  const statements: Node[] = [];
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && POLICY_PROPS.has(String(pair.key.value)) && isMap(pair.value)) {
+        const st = pair.value.get('Statement', true);
+        if (isSeq(st))
+          for (const item of st.items) {
+            // `!If [cond, statement, !Ref AWS::NoValue]` inside a Statement list
+            if (isSeq(item)) for (const alt of item.items) if (isMap(alt)) statements.push(alt);
+            if (isMap(item)) statements.push(item);
+          }
+      }
+    },
+  });
+  for (const st of statements) {
+    if (!isMap(st)) continue;
+    const effect = String((st.get('Effect', true) as { value?: unknown } | undefined)?.value ?? '');
+    const pairs = st.items as Pair[];
+    const at = (p: Pair) => lineOf(text, (p.key as Node).range?.[0] ?? 0);
+    for (const p of pairs) {
+      if (!isPair(p) || !isScalar(p.key)) continue;
+      const key = String(p.key.value);
+      // Deny statements may use wildcards: they only ever take permissions away.
+      if (effect !== 'Allow') continue;
+      if (key === 'NotAction' || key === 'NotResource')
+        findings.push({ file, line: at(p), problem: `${key} in an Allow statement` });
+      if (key === 'Action')
+        for (const a of scalars(p.value))
+          if (a.value.includes('*'))
+            findings.push({ file, line: lineOf(text, a.offset), problem: `wildcard action ${a.value}` });
+      if (key === 'Resource') {
+        const documented = /wildcard-resource:\s*\S/.test((p.key as Node).commentBefore ?? '');
+        for (const r of scalars(p.value))
+          if (isWildcardResource(r.value) && !documented)
+            findings.push({
+              file,
+              line: lineOf(text, r.offset),
+              problem: `undocumented wildcard resource ${r.value}`,
+            });
+      }
+    }
+  }
+  return findings;
+}
+
+t.test('cfn-lint: zero errors on every template', async (t) => {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).map((f) => join(dir, f));
+  t.ok(files.length >= 7, `${files.length} templates`);
+  const p = spawnLogged('cfn-lint', ['--format', 'parseable', ...files]);
+  await p.exited();
+  const out = p.output();
+  const errors = out.split('\n').filter((l) => /:E\d{4}:/.test(l) || /\[spawn error\]/.test(l));
+  t.same(errors, [], 'no cfn-lint errors');
+  // Exit code is a bit mask: 2 = errors (4 = warnings, 8 = informational).
+  t.equal((p.child.exitCode ?? 2) & 2, 0, `cfn-lint exit code ${p.child.exitCode}\n${out}`);
+});
+
+t.test('IAM: no wildcard actions, no undocumented wildcard resources', async (t) => {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml'));
+  let statements = 0;
+  for (const f of files) {
+    const text = await readFile(join(dir, f), 'utf8');
+    statements += (text.match(/Effect: (Allow|Deny)/g) ?? []).length;
+    t.same(checkPolicies(f, text), [], `${f}: policies are least-privilege`);
+  }
+  t.ok(statements > 40, `${statements} policy statements checked`);
+});
+
+t.test('the IAM check catches what it should', async (t) => {
+  const bad = [
+    'Resources:',
+    '  R:',
+    '    Type: AWS::IAM::Role',
+    '    Properties:',
+    '      Policies:',
+    '        - PolicyDocument:',
+    '            Statement:',
+    '              - Effect: Allow',
+    '                Action: [s3:*, kinesis:PutRecord]',
+    "                Resource: '*'",
+    '              - Effect: Allow',
+    '                Action: iot:DescribeCertificate',
+    "                Resource: !Sub 'arn:aws:iot:eu-west-1:1:cert/*'",
+    '              - Effect: Allow',
+    '                NotAction: iam:PassRole',
+    '                # wildcard-resource: documented',
+    "                Resource: '*'",
+    '              - Effect: Deny',
+    '                Action: s3:*',
+    "                Resource: '*'",
+    '',
+  ].join('\n');
+  t.same(
+    checkPolicies('bad.yaml', bad).map((f) => `${f.line} ${f.problem}`),
+    [
+      '9 wildcard action s3:*',
+      '10 undocumented wildcard resource *',
+      '13 undocumented wildcard resource arn:aws:iot:eu-west-1:1:cert/*',
+      '15 NotAction in an Allow statement',
+    ],
+  );
+});
+
+t.test('one role per Lambda function', async (t) => {
+  const roles: string[] = [];
+  for (const f of (await readdir(dir)).filter((x) => x.endsWith('.yaml'))) {
+    const text = await readFile(join(dir, f), 'utf8');
+    for (const m of text.matchAll(/Type: AWS::Lambda::Function[\s\S]*?Role: !GetAtt (\w+)\.Arn/g))
+      roles.push(`${f}:${m[1]}`);
+  }
+  t.equal(roles.length, 2, 'ingest and transform');
+  t.equal(new Set(roles).size, roles.length, roles.join(', '));
+});

@@ -78,7 +78,7 @@ export function checkMeters(meters: readonly (MeterConfig | undefined)[]): Schem
         problems.push({
           code: 'PORT_CLASH',
           path: ['meters', i, k],
-          message: `${m.port} runs ${k} ${first[k]} for ${at(other, first)}; got ${m[k]}`,
+          message: `${at(other, first)} on ${m.port} uses ${k} ${first[k]}; got ${m[k]}`,
           fix: 'every meter on one RS-485 bus must use the same baud, parity, dataBits and stopBits',
         });
     }

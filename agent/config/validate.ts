@@ -101,13 +101,20 @@ function relevant(errors: readonly ErrorObject[], raw: unknown): ErrorObject[] {
     const m = Array.isArray(meters) ? (meters[i] as { driver?: unknown } | undefined) : undefined;
     return meterDrivers.indexOf(m?.driver as (typeof meterDrivers)[number]);
   };
-  const unionsWithMessage = errors
-    .filter(
-      (e) =>
-        e.keyword === 'anyOf' &&
-        typeof (e.parentSchema as { errorMessage?: unknown })?.errorMessage === 'string',
-    )
-    .map((e) => `${e.schemaPath}/`);
+  // For other unions: when the value's JSON type picks one member (a string profile), that member's own
+  // errors say more than the union; otherwise the union's message stands alone.
+  const unionNoise: string[] = [];
+  const unionKept = new Set<ErrorObject>();
+  for (const e of errors) {
+    const parent = e.parentSchema as { errorMessage?: unknown; anyOf?: { type?: unknown }[] } | undefined;
+    if (e.keyword !== 'anyOf' || typeof parent?.errorMessage !== 'string') continue;
+    const kind = Array.isArray(e.data) ? 'array' : e.data === null ? 'null' : typeof e.data;
+    const member = (parent.anyOf ?? []).findIndex((b) => b.type === kind);
+    const memberPath = `${e.schemaPath}/${member}/`;
+    unionNoise.push(`${e.schemaPath}/`);
+    if (member < 0) unionKept.add(e);
+    else for (const inner of errors) if (inner.schemaPath.startsWith(memberPath)) unionKept.add(inner);
+  }
   const out: ErrorObject[] = [];
   const driverless = new Set<number>();
   for (const e of errors) {
@@ -122,7 +129,8 @@ function relevant(errors: readonly ErrorObject[], raw: unknown): ErrorObject[] {
       const i = Number(meterIndex[1]);
       if (branchOf(i) !== Number(m[1])) continue;
     }
-    if (unionsWithMessage.some((prefix) => e.schemaPath.startsWith(prefix))) continue;
+    if (e.keyword === 'anyOf' && unionNoise.includes(`${e.schemaPath}/`) && !unionKept.has(e)) continue;
+    if (unionNoise.some((prefix) => e.schemaPath.startsWith(prefix)) && !unionKept.has(e)) continue;
     out.push(e);
   }
   for (const i of driverless) {
@@ -161,6 +169,7 @@ function explain(e: ErrorObject): SchemaProblem {
   const path = pathOf(e.instancePath);
   const parent = (e.parentSchema ?? {}) as {
     errorMessage?: string;
+    pattern?: string;
     properties?: Record<string, { description?: string }>;
   };
   switch (e.keyword) {
@@ -175,8 +184,8 @@ function explain(e: ErrorObject): SchemaProblem {
       if (driver === undefined)
         return {
           code: 'MISSING_KEY',
-          path: path.slice(0, -1),
-          message: 'driver is required',
+          path,
+          message: 'is required',
           fix: `add driver: ${meterDrivers.join(' | ')}`,
         };
       const guess = typeof driver === 'string' ? closest(driver, meterDrivers) : undefined;
@@ -206,7 +215,7 @@ function explain(e: ErrorObject): SchemaProblem {
         code: 'MISSING_KEY',
         path: [...path, key],
         message: 'is required',
-        fix: `add ${key}:${about ? ` ${about}` : ''}`,
+        fix: `add ${key}${about ? ` — ${about}` : ''}`,
       };
     }
     case 'enum': {
@@ -223,16 +232,24 @@ function explain(e: ErrorObject): SchemaProblem {
       return { code: 'NOT_ALLOWED', path, message: `must be ${show(e.schema)}; got ${show(e.data)}` };
     case 'type': {
       const want = ([] as string[]).concat(e.schema as string | string[]);
-      const fix = parent.errorMessage
-        ? `write ${parent.errorMessage}`
-        : typeof e.data === 'string' && want.includes('integer') && /^[0-9]+$/.test(e.data)
-          ? `write it without quotes: ${e.data}`
-          : undefined;
+      if (parent.errorMessage)
+        return {
+          code: 'WRONG_TYPE',
+          path,
+          message: `must be ${parent.errorMessage}; got ${show(e.data)}`,
+          ...(typeof e.data === 'number' && parent.pattern?.includes('ms|s')
+            ? { fix: `write it with a unit, e.g. ${e.data}s or ${e.data}ms` }
+            : {}),
+        };
       return {
         code: 'WRONG_TYPE',
         path,
         message: `must be ${want.map((w) => typeNames[w] ?? w).join(' or ')}; got ${show(e.data)}`,
-        ...(fix ? { fix } : {}),
+        ...(typeof e.data === 'string' && want.includes('integer') && /^[0-9]+$/.test(e.data)
+          ? { fix: `write it without quotes: ${e.data}` }
+          : path.length === 0
+            ? { fix: 'start from the example config in README.md' }
+            : {}),
       };
     }
     case 'pattern':

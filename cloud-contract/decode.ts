@@ -113,7 +113,7 @@ function parseEnvelope(bytes: Uint8Array): Envelope {
   if (!(signature instanceof Uint8Array)) return reject('NOT_COSE_SIGN1', 'signature is not a byte string');
   // Everything that matters is protected; an unprotected header could be altered in transit, so we refuse any.
   if (unprotected.size !== 0) reject('BAD_HEADER', 'unprotected header must be empty');
-  const h = cborOrReject(ph, { maxDepth: 1, maxItems: 16 });
+  const h = cborOrReject(ph, { maxDepth: 2, maxItems: 32 });
   if (!(h instanceof Map)) return reject('BAD_HEADER', 'protected header is not a map');
   for (const k of h.keys())
     if (k !== HEADER_ALG && k !== HEADER_CONTENT_TYPE && k !== HEADER_KID && k !== HEADER_ZIP)

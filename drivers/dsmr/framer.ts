@@ -99,7 +99,7 @@ export class TelegramFramer {
       // Footer: `!` + up to four hex digits, then CRLF. Wait for more bytes while it may still be arriving.
       let end = bang + 1;
       while (end < this.buf.length && end - bang <= 4 && isHex(this.buf[end])) end++;
-      if (end === this.buf.length && end - bang <= 4) break;
+      if (end === this.buf.length) break;
       if (this.buf[end] === CR && end + 1 === this.buf.length) break;
       if (this.buf[end] === CR && this.buf[end + 1] === LF) end += 2;
       else if (this.buf[end] === LF) end += 1;

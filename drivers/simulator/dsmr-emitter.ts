@@ -76,9 +76,9 @@ function openPort(path: string, flavour: DsmrFlavour): Promise<SerialPort> {
 }
 
 function write(port: SerialPort, bytes: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    port.write(bytes, (err) => (err ? reject(err) : port.drain((e) => (e ? reject(e) : resolve()))));
-  });
+  // No port.drain(): tcdrain() blocks a libuv pool thread until the far end reads, and a P1 port has no
+  // flow control to wait for anyway. The write callback is enough to pace one telegram per interval.
+  return new Promise((resolve, reject) => port.write(bytes, (err) => (err ? reject(err) : resolve())));
 }
 
 export async function startDsmrEmitter(opts: DsmrEmitterOptions): Promise<DsmrEmitter> {

@@ -26,9 +26,10 @@ export interface LevelBufferOptions extends BufferOptions {
   readonly recovery?: 'auto' | 'never';
 }
 
-/** Errors that recovery must not touch: someone else has the store, or there is none. */
+/** Errors that recovery must not touch: someone else has the store, there is none, or the disk is full. */
 const notRecoverable = (err: unknown): boolean =>
   isBufferError(err, 'BUFFER_LOCKED') ||
+  isBufferError(err, 'BUFFER_DISK_FULL') ||
   isBufferError(err, 'BUFFER_NOT_FOUND') ||
   isBufferError(err, 'BUFFER_INVALID_ARGUMENT');
 
@@ -104,7 +105,7 @@ export async function openLevelBuffer(opts: LevelBufferOptions): Promise<QueueRe
     emit({ type: 'repaired', path: opts.path, lostCount: b.lostOnOpen, error: first, at: now() });
     return b;
   } catch (err) {
-    if (isBufferError(err, 'BUFFER_LOCKED')) throw err;
+    if (isBufferError(err, 'BUFFER_LOCKED') || isBufferError(err, 'BUFFER_DISK_FULL')) throw err;
   }
 
   const movedTo = corruptName(opts.path, now());

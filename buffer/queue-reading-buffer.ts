@@ -118,6 +118,8 @@ export class QueueReadingBuffer implements ReadingBuffer {
   private retentionTimer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private closed = false;
+  /** A write failed and the store could not be reopened yet: retried before the next group. */
+  private broken: BufferError | null = null;
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -377,6 +379,10 @@ export class QueueReadingBuffer implements ReadingBuffer {
   /** One group: plan every op against the stored state, write once, then update memory and settle. */
   private async commit(ops: Op[]): Promise<void> {
     const now = this.s.now();
+    if (this.broken && !(await this.recover())) {
+      await this.failed(ops, [], this.broken, now, { appendsRefused: true });
+      return;
+    }
     const dels = new Set<number>();
     const puts: StoredEntry[] = [];
     const putTs: number[] = [];
@@ -593,6 +599,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
     accepted: { op: Op & { kind: 'append' }; range: SeqRange }[],
     err: unknown,
     now: number,
+    { appendsRefused = false } = {},
   ): Promise<void> {
     const error = isBufferError(err)
       ? err
@@ -602,6 +609,24 @@ export class QueueReadingBuffer implements ReadingBuffer {
           {},
           { cause: err },
         );
+    if (appendsRefused) {
+      // Still broken from an earlier failure: no new disk-full event, but every refused append is reported.
+      for (const op of ops) {
+        if (op.kind !== 'append') continue;
+        this.refused += op.inputs.length;
+        const ts = op.inputs.map((s) => s.ts);
+        this.emit({
+          type: 'refused',
+          reason: 'disk-full',
+          count: op.inputs.length,
+          fromTs: Math.min(...ts),
+          toTs: Math.max(...ts),
+          at: now,
+        });
+      }
+      for (const op of ops) op.reject(error);
+      return;
+    }
     if (error.code === 'BUFFER_DISK_FULL') {
       this.effectiveMaxSize = Math.min(this.effectiveMaxSize, Math.floor(this.bytes * DISK_FULL_SHRINK));
       this.emit({
@@ -626,12 +651,23 @@ export class QueueReadingBuffer implements ReadingBuffer {
     }
     // Refused ops are already settled; rejecting a settled promise again is a no-op.
     for (const op of ops) op.reject(error);
+    this.broken = error;
+    await this.recover();
+  }
+
+  /**
+   * Reopens the store after a failed write and recounts (the failed record may or may not have survived
+   * in LevelDB's log). On failure (disk still full) the next group tries again: no crash loop, no spin.
+   */
+  private async recover(): Promise<boolean> {
     try {
       await this.backend.reopen();
-      // The failed record may or may not have survived in LevelDB's log: recount from what is there.
       await this.load(this.nextSeq, false);
-    } catch {
-      // Still failing (disk still full): the next group tries again; we never crash-loop on it.
+      this.broken = null;
+      return true;
+    } catch (err) {
+      if (isBufferError(err)) this.broken = err;
+      return false;
     }
   }
 }

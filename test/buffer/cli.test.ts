@@ -64,7 +64,10 @@ t.test(
   async (t) => {
     const path = await store(t, 5);
     const cfg = join(path, '..', 'config.yaml');
-    await writeFile(cfg, `thing: test-box\nmeters: []\nbuffer:\n  path: ${path}\n`);
+    await writeFile(
+      cfg,
+      `thing: test-box\nmeters:\n  - id: main\n    driver: dsmr\n    port: /dev/ttyUSB1\nbuffer:\n  path: ${path}\n`,
+    );
     const viaConfig = await runCliCaptured(['buffer', 'stats', '--config', cfg, '--json']);
     if (viaConfig.code === 0) t.match(JSON.parse(viaConfig.stdout), { path, count: 3 });
     else t.match(viaConfig.stderr, /config/, 'a config the loader rejects is reported as such');
@@ -78,9 +81,8 @@ t.test(
     t.match(badCfg.stderr, /--path DIR/);
 
     // The agent (another process) holds the store: a clear message, no hang, no repair.
-    let b: ReadingBuffer | undefined;
-    t.teardown(() => b?.close());
-    b = await openLevelBuffer({ path, maxSize: Infinity });
+    const b: ReadingBuffer = await openLevelBuffer({ path, maxSize: Infinity });
+    t.teardown(() => b.close());
     const locked = spawnMeterlink(['buffer', 'stats', '--path', path]);
     await locked.exited();
     t.equal(locked.child.exitCode, 1);

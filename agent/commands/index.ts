@@ -9,5 +9,14 @@ import { bufferCommand } from './buffer.js';
 import { configCommand } from './config.js';
 import { scanCommand } from './scan.js';
 import { provisionCommand } from './provision.js';
+import { readCommand } from './read.js';
 
-export const commandModules: readonly CommandModule[] = [simulateCommand, bufferCommand, configCommand, provisionCommand, scanCommand, decodeCommand]
+export const commandModules: readonly CommandModule[] = [
+  simulateCommand,
+  bufferCommand,
+  configCommand,
+  provisionCommand,
+  scanCommand,
+  decodeCommand,
+  readCommand,
+];

@@ -10,6 +10,7 @@ import { validateRaw, type SchemaProblem } from './validate.js';
 import { checkCloudFiles, checkMeters, checkProfiles, checkRawIds, type ProfileCatalog } from './checks.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { formatPath, locate } from './locate.js';
+import { driverProfiles } from './profiles.js';
 
 export interface LoadConfigOptions {
   /**
@@ -17,7 +18,7 @@ export interface LoadConfigOptions {
    * `read` and `config check` leave it off (an installer checks the wiring before provisioning).
    */
   requireCloud?: boolean;
-  /** Built-in profile names and the inline register map validator (from drivers/). */
+  /** Built-in profile names and the inline register map validator; default: the drivers' own. */
   profiles?: ProfileCatalog;
 }
 
@@ -92,7 +93,7 @@ export async function parseConfig(text: string, file: string, opts: LoadConfigOp
       )
     : [];
   problems.push(...checkMeters(meters), ...checkRawIds(rawMeters, badMeters));
-  if (opts.profiles) problems.push(...checkProfiles(meters, opts.profiles));
+  problems.push(...checkProfiles(meters, opts.profiles ?? driverProfiles));
   if (opts.requireCloud) {
     const rawCloud = (raw as { cloud?: unknown } | null)?.cloud;
     if (!problems.some((p) => p.path[0] === 'cloud'))

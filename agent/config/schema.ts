@@ -24,7 +24,7 @@ export const iotCoreMaxMessageBytes = 128 * 1024;
 export const iotCoreAlpn = 'x-amzn-mqtt-ca';
 
 export const modbusBauds = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] as const;
-export const dsmrVersions = ['auto', '2.2', '3', '4', '5', 'e-mucs'] as const;
+export const dsmrVersions = ['auto', '2.2', '3', '4', '5', 'e-mucs', 'smarty'] as const;
 export type DsmrVersion = (typeof dsmrVersions)[number];
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -211,7 +211,7 @@ export const DsmrMeterSchema = Type.Transform(
         Type.Unsafe<DsmrVersion | 2.2 | 3 | 4 | 5>({
           enum: [...dsmrVersions, 2.2, 3, 4, 5],
           description:
-            'DSMR version hint: auto, 2.2, 3, 4, 5 or e-mucs (Belgium). 2.2 and 3 mean 9600 7E1, no CRC.',
+            'DSMR version hint: auto, 2.2, 3, 4, 5, e-mucs (Belgium) or smarty (Luxembourg). 2.2 and 3 mean 9600 7E1, no CRC.',
         }),
         'auto',
       ),

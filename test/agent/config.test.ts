@@ -149,6 +149,19 @@ const bad: Record<string, Expect> = {
     message: /whole number; got "3"/,
     fix: /without quotes: 3/,
   },
+  'unknown-profile': {
+    code: 'BAD_PROFILE',
+    field: 'meters[0].profile',
+    line: 6,
+    message: /no built-in profile "eastron-sdm360"/,
+    fix: /did you mean eastron-sdm630\?/,
+  },
+  'inline-profile': {
+    code: 'BAD_PROFILE',
+    field: 'meters[0].profile.registers[0].channel',
+    line: 13,
+    message: /unknown channel "power_watts"/,
+  },
   empty: { code: 'WRONG_TYPE', field: '', line: 1, message: /mapping/, fix: /example/ },
 };
 
@@ -267,7 +280,7 @@ t.test('every optional key is honoured', async (t) => {
   const config = await loadConfig(`${fixtures}/good/everything.yaml`);
   const [a, b, gw, p1] = config.meters;
   t.match(a, { baud: 19200, parity: 'even', unit: 2, interval: 250, timeout: 300, retries: 3 });
-  t.match(b, { interval: 5_400_000, profile: { name: 'my-meter' } });
+  t.match(b, { interval: 5_400_000, profile: { name: 'acme-pm1' } });
   t.match(gw, { driver: 'modbus-tcp', port: 4196, transport: 'rtu-over-tcp', unit: 7 });
   // DSMR 2.2 means 9600 baud 7E1 unless the baud says otherwise.
   t.match(p1, {

@@ -5,12 +5,13 @@
 import type { Command } from 'commander';
 import type { CliIo, CommandModule } from '../cli.js';
 import { modbusRtuMode, modbusTcpMode } from './simulate-modbus.js';
+import { dsmrMode } from './simulate-dsmr.js';
 
 export interface SimulateMode {
   register(simulate: Command, io: CliIo): void;
 }
 
-const simulateModes: readonly SimulateMode[] = [modbusRtuMode, modbusTcpMode];
+const simulateModes: readonly SimulateMode[] = [modbusRtuMode, modbusTcpMode, dsmrMode];
 
 export const simulateCommand: CommandModule = {
   register(program, io) {

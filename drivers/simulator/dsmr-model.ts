@@ -83,7 +83,7 @@ export class DsmrApartmentModel {
   private exportRemainder = 0;
   private gasL = 4567890;
   private gasTime: number;
-  private gasPending = 0;
+  private gasPending = 0; // millilitres
   private demandWindowStart: number;
   private demandWms = 0;
   private avgDemandW = 0;
@@ -130,12 +130,13 @@ export class DsmrApartmentModel {
     this.importWh[t] = (this.importWh[t] ?? 0) + impWh;
     this.exportWh[t] = (this.exportWh[t] ?? 0) + expWh;
 
-    // Gas: heating burns 0–3 litres a minute; the meter reports only at its capture interval.
-    this.gasPending += Math.round((this.rnd() * 3 * dt) / 60_000);
+    // Gas: heating burns 0–3 litres a minute (kept in millilitres); the meter reports only at its capture
+    // interval, in whole litres.
+    this.gasPending += Math.round((this.rnd() * 3 * dt) / 60);
     const newTime = this.time + dt;
     if (Math.floor(newTime / this.gasIntervalMs) > Math.floor(this.time / this.gasIntervalMs)) {
-      this.gasL += this.gasPending;
-      this.gasPending = 0;
+      this.gasL += Math.floor(this.gasPending / 1000);
+      this.gasPending %= 1000;
       this.gasTime = newTime - (newTime % this.gasIntervalMs);
     }
 

@@ -1,0 +1,155 @@
+/**
+ * The pipeline: signed batches published over mutual-TLS MQTT 5 to Mosquitto → a small forwarder playing the
+ * IoT topic rule (subscribes to meterlink/v1/+/batch, adds thing, principal and receive time, puts the
+ * envelope on Kinesis with partition key = thing) → moto Kinesis → ingest handler → DynamoDB → read back:
+ * every sample there once, values equal, a re-published batch harmless.
+ * (The batches are signed here with cloud-contract's signBatch; the agent's publisher replaces this side later.)
+ */
+import t from 'tap';
+import { CreateTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import {
+  AttachThingPrincipalCommand,
+  CreateThingCommand,
+  IoTClient,
+  ListThingPrincipalsCommand,
+  RegisterCertificateWithoutCACommand,
+} from '@aws-sdk/client-iot';
+import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { mqtt5 } from 'aws-iot-device-sdk-v2';
+import { parseTopic, signBatch, valueToNumber } from '../../cloud-contract/index.js';
+import { createIotCertificateSource } from '../../infra-cfn/lambda/certificates.js';
+import { buildRuleEnvelope } from '../../infra-cfn/lambda/envelope.js';
+import { createIngestHandler } from '../../infra-cfn/lambda/ingest.js';
+import { createDynamoDbSink } from '../../infra-cfn/lambda/sinks/dynamodb.js';
+import { startMosquitto } from '../harness/mosquitto.js';
+import { testClient } from '../harness/mqtt-client.js';
+import { waitFor } from '../harness/wait.js';
+import { createStream, makeSamples, readEvent } from './fixtures.js';
+import { startMotoValidCerts } from './moto-iot.js';
+
+t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) => {
+  const [moto, broker] = await Promise.all([startMotoValidCerts(t), startMosquitto(t)]);
+  const cfg = { endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials };
+  const iot = new IoTClient(cfg);
+  const kinesis = new KinesisClient({ ...cfg, requestHandler: new NodeHttpHandler() });
+  const ddb = new DynamoDBClient(cfg);
+  t.teardown(() => [iot, kinesis, ddb].forEach((c) => c.destroy()));
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: 'samples',
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    }),
+  );
+  const streamArn = await createStream(kinesis, 'batches');
+
+  // The box: a certificate from the broker's CA, registered in IoT and attached to its thing.
+  const thing = 'apt-12-meterbox';
+  const dev = await broker.deviceCert(thing);
+  const reg = await iot.send(
+    new RegisterCertificateWithoutCACommand({ certificatePem: dev.certPem, status: 'ACTIVE' }),
+  );
+  t.equal(reg.certificateId, dev.fingerprint, 'certificate id = SHA-256 of the DER = kid');
+  await iot.send(new CreateThingCommand({ thingName: thing }));
+  await iot.send(new AttachThingPrincipalCommand({ thingName: thing, principal: reg.certificateArn }));
+
+  // The forwarder: what the batch topic rule does at IoT Core. principal() is the certificate the thing
+  // connected with; Mosquitto does not expose it to subscribers, so look it up as IoT knows it.
+  const fwdCert = await broker.deviceCert('rule-forwarder');
+  const fwd = testClient({
+    host: broker.host,
+    port: broker.port,
+    caFile: broker.caFile,
+    clientId: 'rule-forwarder',
+    certFile: fwdCert.cert,
+    keyFile: fwdCert.key,
+  });
+  t.teardown(() => fwd.close());
+  t.match(await fwd.connect(), { ok: true });
+  let forwarded = 0;
+  const pending: Promise<unknown>[] = [];
+  fwd.client.on('messageReceived', (e) => {
+    const topic = parseTopic(e.message.topicName);
+    if (!topic || topic.kind !== 'batch') return;
+    const payload = new Uint8Array(e.message.payload as ArrayBuffer);
+    pending.push(
+      (async () => {
+        const principals = await iot.send(new ListThingPrincipalsCommand({ thingName: topic.thing }));
+        const principal = principals.principals?.[0]?.split('/').pop() as string;
+        const data = buildRuleEnvelope({
+          payload,
+          thing: topic.thing,
+          principal,
+          receivedAt: Date.now(),
+          topic: e.message.topicName,
+        });
+        await kinesis.send(
+          new PutRecordCommand({ StreamName: 'batches', PartitionKey: topic.thing, Data: data }),
+        );
+        forwarded++;
+      })(),
+    );
+  });
+  await fwd.subscribe('meterlink/v1/+/batch');
+
+  // The box publishes five signed batches of 60 samples, and re-sends the third (PUBACK lost, say).
+  const box = testClient({
+    host: broker.host,
+    port: broker.port,
+    caFile: broker.caFile,
+    clientId: thing,
+    certFile: dev.cert,
+    keyFile: dev.key,
+  });
+  t.teardown(() => box.close());
+  t.match(await box.connect(), { ok: true });
+  const samples = makeSamples(300);
+  const batches = [0, 1, 2, 3, 4].map((i) =>
+    signBatch(
+      { device: thing, samples: samples.slice(i * 60, i * 60 + 60) },
+      { privateKey: dev.keyPem, certDer: dev.certDer },
+    ),
+  );
+  for (const b of [...batches, batches[2] as Uint8Array])
+    await box.client.publish({
+      topicName: `meterlink/v1/${thing}/batch`,
+      payload: b,
+      qos: mqtt5.QoS.AtLeastOnce,
+    });
+  await waitFor(() => forwarded === 6, { what: 'six batches forwarded to Kinesis', timeout: 30_000 });
+  await Promise.all(pending);
+
+  const handler = createIngestHandler({
+    sink: createDynamoDbSink({ client: ddb, table: 'samples', retentionDays: 30 }),
+    certs: createIotCertificateSource({ iot }),
+    log: () => {},
+  });
+  const event = await readEvent(kinesis, 'batches', streamArn);
+  t.equal(event.Records.length, 6);
+  t.same(await handler(event), { batchItemFailures: [] });
+  t.match(handler.last(), { accepted: 6, rejected: 0 });
+
+  const items = (await ddb.send(new ScanCommand({ TableName: 'samples' }))).Items ?? [];
+  t.equal(items.length, 300, 'every sample there once');
+  const bySeq = new Map(items.map((i) => [Number(i.seq?.N), i]));
+  for (const s of samples) {
+    const it = bySeq.get(s.seq);
+    t.ok(it, `seq ${s.seq} stored`);
+    const values = Object.fromEntries(Object.entries(it?.values?.M ?? {}).map(([k, v]) => [k, Number(v.N)]));
+    const want = Object.fromEntries(Object.entries(s.values).map(([k, v]) => [k, valueToNumber(v)]));
+    if (
+      JSON.stringify(values) !== JSON.stringify(want) ||
+      Number(it?.ts?.N) !== s.ts ||
+      it?.meter?.S !== s.meter
+    )
+      t.fail(`seq ${s.seq} differs`);
+  }
+});

@@ -62,8 +62,10 @@ interface Waiter {
 }
 
 export function lineSettings(opts: Pick<DsmrMeterOptions, 'baud' | 'version'>): P1LineSettings {
-  // DSMR 2.2/3 §4.2: 9600 baud, 7 data bits, even parity, 1 stop bit. DSMR 4+: 115200 8N1.
-  const old = opts.version === '2.2' || opts.version === '3';
+  // DSMR 2.2/3 §4.2: 9600 baud, 7 data bits, even parity, 1 stop bit. DSMR 4+: 115200 8N1. With no version
+  // given, 9600 baud can only be a DSMR 2.2/3 port (as the config schema reads it too).
+  const version = opts.version ?? 'auto';
+  const old = version === '2.2' || version === '3' || (version === 'auto' && opts.baud === 9600);
   return old
     ? { baudRate: opts.baud ?? 9600, dataBits: 7, parity: 'even', stopBits: 1 }
     : { baudRate: opts.baud ?? 115200, dataBits: 8, parity: 'none', stopBits: 1 };

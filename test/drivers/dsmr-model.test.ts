@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseTelegram } from '../../drivers/dsmr/index.js';
+import { lineSettings, parseTelegram } from '../../drivers/dsmr/index.js';
 import { DsmrApartmentModel } from '../../drivers/simulator/dsmr-model.js';
 import { dsmrFlavours, fixed, renderTelegram } from '../../drivers/simulator/dsmr-render.js';
 
@@ -83,4 +83,19 @@ t.test('rendered telegrams of every flavour parse back without problems', async 
   t.equal(fixed(1193, 2, 3), '01.193');
   t.equal(fixed(5, 3, 0), '005');
   t.equal(fixed(-15, 2, 1), '-01.5');
+});
+
+t.test('line settings per version', async (t) => {
+  const e7 = { dataBits: 7, parity: 'even', stopBits: 1 };
+  const n8 = { dataBits: 8, parity: 'none', stopBits: 1 };
+  t.same(lineSettings({}), { baudRate: 115200, ...n8 });
+  t.same(lineSettings({ version: '5' }), { baudRate: 115200, ...n8 });
+  t.same(lineSettings({ version: '2.2' }), { baudRate: 9600, ...e7 });
+  t.same(lineSettings({ version: '3', baud: 19200 }), { baudRate: 19200, ...e7 });
+  t.same(
+    lineSettings({ version: 'auto', baud: 9600 }),
+    { baudRate: 9600, ...e7 },
+    'auto at 9600 is DSMR 2.2/3',
+  );
+  t.same(lineSettings({ version: 'smarty', baud: 9600 }), { baudRate: 9600, ...n8 });
 });

@@ -9,7 +9,7 @@
  */
 import { IoTClient } from '@aws-sdk/client-iot';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { inspectBatchMessage, signBatch, f32Value, intValue, type Sample } from '../cloud-contract/index.js';
+import { inspectBatchMessage, f32Value, intValue, type Sample } from '../cloud-contract/index.js';
 import { createIotCertificateSource } from '../infra-cfn/lambda/certificates.js';
 import { parseRuleEnvelope } from '../infra-cfn/lambda/envelope.js';
 import { createIngestHandler } from '../infra-cfn/lambda/ingest.js';

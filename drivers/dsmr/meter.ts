@@ -260,7 +260,8 @@ export function createDsmrMeter(opts: DsmrMeterOptions, deps: DsmrMeterDeps = {}
       clearTimeout(watchdog);
       clearTimeout(retry);
       for (const w of [...waiters]) w.reject(new DriverError('CLOSED', `DSMR meter ${opts.id} was closed`));
-      await opening;
+      // An open still under way is not awaited: it closes its own port when it lands (see open()).
+      generation++;
       const p = port;
       port = undefined;
       await p?.close();

@@ -174,7 +174,7 @@ export async function runChecks(opts: CheckOptions): Promise<CheckResult[]> {
     }
   }
 
-  if (keyPem && certPem && caPem && caOk) {
+  if (keyPem && certPem && caPem && caOk && !results.some((r) => r.status === 'fail')) {
     const r = await tlsHandshake({
       host: endpoint,
       port,
@@ -197,19 +197,29 @@ export interface HandshakeOptions {
   timeoutMs: number;
 }
 
-/** A mutual-TLS handshake (TLS 1.2+), with ALPN x-amzn-mqtt-ca on 443 as IoT Core requires there. */
+/** A mutual-TLS 1.2 handshake, with ALPN x-amzn-mqtt-ca on 443 as IoT Core requires there. */
 export function tlsHandshake(o: HandshakeOptions): Promise<{ ok: boolean; detail: string }> {
   return new Promise((resolve) => {
-    const sock = connect({
-      host: o.host,
-      port: o.port,
-      ca: o.ca,
-      cert: o.cert,
-      key: o.key,
-      minVersion: 'TLSv1.2',
-      ...(isIP(o.host) ? {} : { servername: o.host }),
-      ...(o.port === 443 ? { ALPNProtocols: ['x-amzn-mqtt-ca'] } : {}),
-    });
+    let sock: ReturnType<typeof connect>;
+    try {
+      sock = connect({
+        host: o.host,
+        port: o.port,
+        ca: o.ca,
+        cert: o.cert,
+        key: o.key,
+        // TLS 1.2 exactly: there the server's verdict on our certificate is part of the handshake. In TLS 1.3
+        // it comes after the client's Finished, so a "successful" handshake would not prove the box is accepted.
+        minVersion: 'TLSv1.2',
+        maxVersion: 'TLSv1.2',
+        ...(isIP(o.host) ? {} : { servername: o.host }),
+        ...(o.port === 443 ? { ALPNProtocols: ['x-amzn-mqtt-ca'] } : {}),
+      });
+    } catch (err) {
+      // node:tls refuses a key that does not belong to the certificate before any network traffic.
+      resolve({ ok: false, detail: `cannot start TLS: ${(err as Error).message}` });
+      return;
+    }
     const done = (ok: boolean, detail: string) => {
       clearTimeout(timer);
       sock.destroy();

@@ -21,9 +21,10 @@ export interface ConfigUpdate {
   cloud: CloudSettings;
 }
 
+// yaml writes a comment as "#" + text, so each line starts with a space.
 const NEW_FILE_HEADER =
-  'meterlink configuration (DESIGN §8). "thing" and "cloud" were written by meterlink provision;\n' +
-  'add your meters under "meters:" (meterlink scan finds Modbus meters on an RS-485 bus).';
+  ' meterlink configuration (DESIGN §8). "thing" and "cloud" were written by meterlink provision;\n' +
+  ' add your meters under "meters:" (meterlink scan finds Modbus meters on an RS-485 bus).';
 
 function parse(path: string, text: string): Document {
   const doc = parseDocument(text, { keepSourceTokens: false });

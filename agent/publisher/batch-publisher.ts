@@ -26,7 +26,7 @@ export type BatchEncoder = (
 
 export interface PublisherOptions {
   source: BatchSource;
-  connection: Pick<MqttConnection, 'publish' | 'connected' | 'on' | 'off'>;
+  connection: Pick<MqttConnection, 'publish' | 'connected' | 'on' | 'off' | 'maximumPacketSize'>;
   encode: BatchEncoder;
   topic: string;
   /** Upper bound for one payload (default 128 000 B: 25 whole 5-KB IoT billing units, under the 128 KB limit). */
@@ -196,6 +196,9 @@ export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
         splitBytes = Math.max(1024, Math.floor(batch.bytes / 2));
         emit({ type: 'split', fromSeq: batch.fromSeq, toSeq: batch.toSeq, maxBytes: splitBytes });
       } else {
+        // Usually a dropped connection (the reconnect gates the retry); if it keeps failing while
+        // connected, the backoff keeps it from spinning.
+        consecutiveErrors++;
         emit({ type: 'failed', fromSeq: batch.fromSeq, toSeq: batch.toSeq, error: res.error });
       }
       return;
@@ -264,8 +267,13 @@ export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
         await sleep(maxDelayMs);
         continue;
       }
+      // The broker may take less than IoT Core's 128 KB (its CONNACK says so): never build what it refuses.
+      const brokerMax = opts.connection.maximumPacketSize;
+      const cap = brokerMax
+        ? Math.min(maxBytesCap, brokerMax - Buffer.byteLength(opts.topic) - 32)
+        : maxBytesCap;
       const budget =
-        splitFrom !== undefined && (samples[0]?.seq ?? 0) <= splitFrom ? splitBytes : maxBytesCap;
+        splitFrom !== undefined && (samples[0]?.seq ?? 0) <= splitFrom ? Math.min(splitBytes, cap) : cap;
       const { payload, count } = await opts.encode(samples, budget);
       if (count === 0) {
         // One sample alone does not fit: it can never be sent. Say so loudly and drop it, rather than block

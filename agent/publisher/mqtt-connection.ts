@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { iot, mqtt5 } from 'aws-iot-device-sdk-v2';
+import { probeTls } from './tls-probe.js';
 
 export interface MqttConnectionOptions {
   /** AWS IoT thing name; used as the MQTT client id (IoT policies match on it). */
@@ -29,6 +30,11 @@ export interface MqttConnectionOptions {
   flowControl?: boolean;
   /** How long an unacknowledged QoS 1 publish may wait for its PUBACK before it counts as failed. */
   ackTimeoutSeconds?: number;
+  /**
+   * Not connected after this long (default 20 s): run a plain TLS handshake to explain why, and report it as
+   * `connectFailed`. aws-crt stays silent on some TLS failures (a server that does not chain to cloud.ca).
+   */
+  diagnoseAfterMs?: number;
 }
 
 export type PublishResult =
@@ -118,9 +124,37 @@ export function createMqttConnection(opts: MqttConnectionOptions): MqttConnectio
   let connected = false;
   let started = false;
   let maximumPacketSize: number | undefined;
+  let diagnoseTimer: NodeJS.Timeout | undefined;
+  const diagnoseAfterMs = opts.diagnoseAfterMs ?? 20_000;
+  const scheduleDiagnosis = () => {
+    clearTimeout(diagnoseTimer);
+    diagnoseTimer = setTimeout(() => {
+      if (connected || !started) return;
+      void probeTls({
+        host: opts.endpoint,
+        port: opts.port,
+        certFile: opts.certFile,
+        keyFile: opts.keyFile,
+        ...(opts.caFile ? { caFile: opts.caFile } : {}),
+        ...(opts.port === 443 ? { alpn: ['x-amzn-mqtt-ca'] } : {}),
+      }).then((r) => {
+        if (!connected && started) {
+          emitter.emit(
+            'connectFailed',
+            r.ok
+              ? 'TLS handshake succeeds but MQTT does not connect — check the IoT policy and thing name'
+              : r.message,
+          );
+          scheduleDiagnosis();
+        }
+      });
+    }, diagnoseAfterMs);
+    diagnoseTimer.unref();
+  };
 
   client.on('connectionSuccess', (e) => {
     connected = true;
+    clearTimeout(diagnoseTimer);
     maximumPacketSize = e.settings.maximumPacketSizeToServer;
     emitter.emit('connected');
   });
@@ -128,7 +162,10 @@ export function createMqttConnection(opts: MqttConnectionOptions): MqttConnectio
   client.on('disconnection', (e) => {
     const was = connected;
     connected = false;
-    if (was) emitter.emit('disconnected', describeCrtError(e.error));
+    if (was) {
+      emitter.emit('disconnected', describeCrtError(e.error));
+      scheduleDiagnosis();
+    }
   });
   // Serious client errors are reported through the connection events; keep the emitter from throwing.
   client.on('error', (e) => emitter.emit('connectFailed', describeCrtError(e)));
@@ -138,18 +175,28 @@ export function createMqttConnection(opts: MqttConnectionOptions): MqttConnectio
       if (started) return;
       started = true;
       client.start();
+      scheduleDiagnosis();
     },
     async stop() {
       if (!started) {
+        client.removeAllListeners();
         client.close();
         return;
       }
       started = false;
+      clearTimeout(diagnoseTimer);
+      // aws-crt does not always emit 'stopped' when stopped mid-TLS-handshake: do not wait forever.
       await new Promise<void>((resolve) => {
-        client.once('stopped', () => resolve());
+        const timer = setTimeout(resolve, 2_000);
+        client.once('stopped', () => {
+          clearTimeout(timer);
+          resolve();
+        });
         client.stop();
       });
       connected = false;
+      // aws-crt keeps a native handle per event listener (awslabs/aws-crt-nodejs#600): drop them on close.
+      client.removeAllListeners();
       client.close();
     },
     get connected() {
@@ -159,6 +206,17 @@ export function createMqttConnection(opts: MqttConnectionOptions): MqttConnectio
       return maximumPacketSize;
     },
     async publish(topic, payload) {
+      // Fixed header (≤ 5) + topic (2 + length) + packet id (2) + properties (≤ 16): refuse locally what the
+      // broker's maximum packet size cannot take, so the batcher splits instead of retrying forever.
+      const packetBytes = payload.length + Buffer.byteLength(topic) + 25;
+      if (maximumPacketSize !== undefined && packetBytes > maximumPacketSize) {
+        return {
+          ok: false,
+          kind: 'failed',
+          error: `packet of ${packetBytes} B exceeds the broker maximum ${maximumPacketSize} B`,
+          tooLarge: true,
+        };
+      }
       try {
         const res = await client.publish({ topicName: topic, payload, qos: mqtt5.QoS.AtLeastOnce });
         const puback = res as mqtt5.PubackPacket | undefined;

@@ -92,6 +92,9 @@ export function testClient(opts: TestClientOptions): TestClient {
       if (closed) return;
       closed = true;
       await stop();
+      // aws-crt keeps a native handle per event listener alive (awslabs/aws-crt-nodejs#600), which keeps the
+      // process running for seconds after close(): drop the listeners first.
+      client.removeAllListeners();
       client.close();
     },
   };

@@ -4,7 +4,8 @@
  *
  * Value layout (version 1):
  *   u8 version=1 · zigzag-varint ts · varint len + utf8 meter · varint flags · varint nValues ·
- *   nValues × (channel · u8 head · mantissa) · varint nMissing · nMissing × channel
+ *   nValues × (channel · u8 head · mantissa) · varint nMissing · nMissing × channel ·
+ *   [u8 1 · zigzag-varint clock.monoMs · varint len + utf8 clock.boot]   (only on unsynchronised samples)
  * channel: varint (id << 1) for a registry channel, or varint (len << 1 | 1) + utf8 name for any other.
  * head: bits 0-1 type (0 int ≥ 0, 1 f32, 2 f64, 3 int < 0); bits 2-7 zigzag exponent, or 63 then a zigzag-varint exponent.
  * mantissa: int → varint of its magnitude (zigzag would need 54 bits for ±2^53); f32 → 4 bytes BE binary32; f64 → 8 bytes BE binary64. Nothing is rounded.
@@ -18,6 +19,7 @@ const TYPE_CODE = { int: 0, f32: 1, f64: 2 } as const;
 /** Type code 3: a negative int (magnitude follows), so the full safe-integer range fits without zigzag. */
 const NEG_INT = 3;
 const EXP_ESCAPE = 63;
+const CLOCK_TRAILER = 1;
 
 /** Sample keys: 0x73 ('s') + seq as 8 bytes big-endian. */
 export const SAMPLE_PREFIX = 0x73;
@@ -174,6 +176,13 @@ export function encodeSample(s: SampleInput): Buffer {
   const missing = s.missing ?? [];
   w.varint(missing.length);
   for (const name of missing) writeChannel(w, name);
+  if (s.clock) {
+    // Device-local clock info of an unsynchronised sample, so the agent can correct its ts later.
+    if (!Number.isFinite(s.clock.monoMs)) throw invalid('clock.monoMs must be a number', s, 'clock');
+    w.u8(CLOCK_TRAILER);
+    w.zigzag(Math.round(s.clock.monoMs));
+    w.str(String(s.clock.boot), false);
+  }
   return w.done();
 }
 
@@ -246,6 +255,11 @@ export function decodeSample(seq: number, bytes: Uint8Array): Sample {
       const missing: string[] = [];
       for (let i = 0; i < nMissing; i++) missing.push(readChannel(r));
       sample.missing = missing;
+    }
+    if (r.pos < buf.length) {
+      if (r.u8() !== CLOCK_TRAILER) throw new RangeError('unknown trailer');
+      const monoMs = r.zigzag();
+      sample.clock = { monoMs, boot: r.str(r.varint()) };
     }
     if (r.pos !== buf.length) throw new RangeError('trailing bytes');
     return sample;

@@ -3,20 +3,24 @@
  * its module here (one file per command under agent/commands/).
  */
 import type { CommandModule } from '../cli.js';
-import { simulateCommand } from './simulate.js';
-import { decodeCommand } from './decode.js';
 import { bufferCommand } from './buffer.js';
 import { configCommand } from './config.js';
-import { scanCommand } from './scan.js';
+import { decodeCommand } from './decode.js';
 import { provisionCommand } from './provision.js';
 import { readCommand } from './read.js';
+import { runCommand } from './run.js';
+import { scanCommand } from './scan.js';
+import { simulateCommand } from './simulate.js';
+import { statusCommand } from './status.js';
 
 export const commandModules: readonly CommandModule[] = [
+  runCommand,
+  statusCommand,
+  readCommand,
+  scanCommand,
   simulateCommand,
-  bufferCommand,
   configCommand,
   provisionCommand,
-  scanCommand,
+  bufferCommand,
   decodeCommand,
-  readCommand,
 ];

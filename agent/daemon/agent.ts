@@ -1,0 +1,573 @@
+/**
+ * The daemon: wires meters → buffer → batcher → publisher, and owns time, health, events and status.
+ *
+ * Data flows one way (DESIGN §2). A reading becomes a Sample here (meter id, clock stamp and flags), is
+ * appended to the durable buffer, and only the buffer feeds the publisher. Events (meter errors, counter
+ * resets, meter swaps, dropped samples, clock steps, expiring certificates) go to the event topic and the log;
+ * health goes to the health topic every `health.interval`; the status file is rewritten every few seconds.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { ReadingBuffer } from '../../buffer/index.js';
+import { openLevelBuffer } from '../../buffer/index.js';
+import {
+  batchTopic,
+  certificateDer,
+  channelByName,
+  encodeEvent,
+  encodeHealth,
+  eventTopic,
+  healthTopic,
+  valueToNumber,
+  type EventV1,
+  type SampleInput,
+} from '../../cloud-contract/index.js';
+import { isDriverError } from '../../drivers/errors.js';
+import type { MeterReader, MeterReading } from '../../drivers/reader.js';
+import type { Config, MeterConfig } from '../config/index.js';
+import { createMeterReader, meterLabel } from '../meters.js';
+import { createBatchEncoder } from '../publisher/batch-encoder.js';
+import { createBatchPublisher, type BatchPublisher, type BatchSource } from '../publisher/batch-publisher.js';
+import { createMqttConnection, type MqttConnection } from '../publisher/mqtt-connection.js';
+import { createNotifier, watchdogIntervalMs, type Env } from '../runtime/sd-notify.js';
+import { createWatchdog } from '../runtime/watchdog.js';
+import { createClockKeeper, type ClockKeeper } from '../time/clock.js';
+import { packageVersion } from '../version.js';
+import { createPoller, type Poller } from './poller.js';
+import { writeStatusFile, type AgentStatus, type MeterStatus } from './status-file.js';
+
+export interface AgentDeps {
+  log: Logger;
+  env?: Env;
+  /** Meter factory (default: the real drivers). */
+  createReader?: (m: MeterConfig) => MeterReader;
+  /** Clock keeper (default: from config.time). */
+  clock?: ClockKeeper;
+  /** How often the status file is rewritten (default 2 s). */
+  statusIntervalMs?: number;
+  /** How often the clock is checked for sync and steps (default 1 s). */
+  clockCheckMs?: number;
+}
+
+export interface RunningAgent {
+  readonly buffer: ReadingBuffer;
+  readonly publisher: BatchPublisher | undefined;
+  /** Stops polling, commits, lets in-flight publishes finish until the deadline, closes everything. */
+  stop(deadlineMs?: number): Promise<void>;
+  status(): AgentStatus;
+}
+
+interface MeterState {
+  cfg: MeterConfig;
+  reader: MeterReader;
+  poller: Poller;
+  status: MeterStatus;
+  failingSince: number | undefined;
+  failedPolls: number;
+  serial: string | undefined;
+  counters: Map<string, number>;
+}
+
+const MAX_RECENT_ERRORS = 20;
+const MAX_EVENT_QUEUE = 1000;
+
+export async function startAgent(config: Config, deps: AgentDeps): Promise<RunningAgent> {
+  const log = deps.log;
+  const env = deps.env ?? process.env;
+  const startedAt = Date.now();
+  const notifier = createNotifier({ env, log });
+  const recentErrors: AgentStatus['recentErrors'] = [];
+  const noteError = (source: string, message: string) => {
+    recentErrors.push({ at: Date.now(), source, message });
+    if (recentErrors.length > MAX_RECENT_ERRORS) recentErrors.shift();
+  };
+
+  // ---- events: logged always, published when connected (bounded in-memory queue, oldest dropped first)
+  const eventQueue: EventV1[] = [];
+  let eventCounter = 0;
+  let connection: MqttConnection | undefined;
+  let flushingEvents = false;
+  const flushEvents = async () => {
+    if (!connection?.connected || flushingEvents || !config.cloud) return;
+    flushingEvents = true;
+    try {
+      while (eventQueue.length > 0 && connection.connected) {
+        const ev = eventQueue[0] as EventV1;
+        const res = await connection.publish(eventTopic(config.thing), encodeEvent(ev));
+        if (!res.ok) break;
+        eventQueue.shift();
+      }
+    } finally {
+      flushingEvents = false;
+    }
+  };
+  const emitEvent = <E extends EventV1>(e: Omit<E, 'v' | 'kind' | 'device' | 'ts' | 'id'>) => {
+    const ev = {
+      v: 1,
+      kind: 'event',
+      device: config.thing,
+      ts: Date.now(),
+      id: `${startedAt.toString(36)}-${++eventCounter}`,
+      ...e,
+    } as EventV1;
+    const level = ev.severity === 'error' ? 'error' : ev.severity === 'warning' ? 'warn' : 'info';
+    log[level]({ event: ev.event, data: ev.data }, ev.message ?? ev.event);
+    eventQueue.push(ev);
+    if (eventQueue.length > MAX_EVENT_QUEUE) eventQueue.shift();
+    void flushEvents();
+  };
+
+  // ---- time
+  const clock = deps.clock ?? createClockKeeper({ syncFile: config.time.syncFile });
+
+  // ---- buffer
+  const buffer = await openLevelBuffer({
+    path: config.buffer.path,
+    maxSize: config.buffer.maxSize,
+    policy: config.buffer.policy,
+    ...(config.buffer.maxAge !== undefined ? { maxAge: config.buffer.maxAge } : {}),
+    onEvent: (e) => {
+      if (e.type === 'dropped') {
+        emitEvent({
+          event: 'samples_dropped',
+          severity: 'warning',
+          message: `${e.count} samples dropped (${e.reason}), seq ${e.fromSeq}–${e.toSeq}`,
+          data: {
+            count: e.count,
+            firstSeq: e.fromSeq,
+            lastSeq: e.toSeq,
+            reason:
+              e.reason === 'age' || e.reason === 'size'
+                ? 'retention'
+                : e.reason === 'disk-full'
+                  ? 'disk_full'
+                  : 'corrupt',
+          },
+        } as never);
+      } else if (e.type === 'refused') {
+        emitEvent({
+          event: 'samples_dropped',
+          severity: 'warning',
+          message: `samples refused (${e.reason})`,
+          data: {
+            count: (e as { count?: number }).count ?? 0,
+            firstSeq: 0,
+            lastSeq: 0,
+            reason: e.reason === 'disk-full' ? 'disk_full' : 'retention',
+          },
+        } as never);
+      } else if (e.type === 'corruption-set-aside') {
+        emitEvent({
+          event: 'buffer_corrupt_set_aside',
+          severity: 'error',
+          message: `corrupt buffer moved to ${e.movedTo}`,
+          data: { path: e.movedTo },
+        } as never);
+      } else {
+        log.warn({ bufferEvent: e }, `buffer: ${e.type}`);
+      }
+    },
+  });
+
+  // ---- watchdog
+  const watchdog = createWatchdog({
+    notifier,
+    intervalMs: watchdogIntervalMs(env),
+    progressWindowMs: Math.max(
+      60_000,
+      3 * Math.max(...config.meters.map((m) => ('interval' in m && m.interval) || 1_000)),
+    ),
+    log,
+  });
+
+  // ---- cloud
+  let publisher: BatchPublisher | undefined;
+  let certNotAfter: Date | undefined;
+  const connState: AgentStatus['connection'] = {
+    state: 'disabled',
+    endpoint: null,
+    lastError: null,
+    since: null,
+  };
+  let lastAckAt: number | null = null;
+  if (config.cloud) {
+    const cloud = config.cloud;
+    const [keyPem, certPem] = await Promise.all([readFile(cloud.key, 'utf8'), readFile(cloud.cert, 'utf8')]);
+    const cert = new X509Certificate(certPem);
+    certNotAfter = new Date(cert.validTo);
+    connection = createMqttConnection({
+      thing: config.thing,
+      endpoint: cloud.endpoint,
+      port: cloud.port,
+      caFile: cloud.ca,
+      certFile: cloud.cert,
+      keyFile: cloud.key,
+    });
+    connState.state = 'connecting';
+    connState.endpoint = `${cloud.endpoint}:${cloud.port}`;
+    connection.on('connected', () => {
+      Object.assign(connState, { state: 'connected', lastError: null, since: Date.now() });
+      log.info({ endpoint: connState.endpoint }, 'connected');
+      void flushEvents();
+    });
+    connection.on('disconnected', (reason) => {
+      Object.assign(connState, { state: 'disconnected', lastError: reason, since: Date.now() });
+      noteError('mqtt', reason);
+      log.warn({ reason }, 'disconnected; samples stay in the buffer');
+    });
+    connection.on('connectFailed', (reason) => {
+      connState.lastError = reason;
+      noteError('mqtt', reason);
+      log.warn({ reason }, 'cannot connect; samples stay in the buffer');
+    });
+    const source: BatchSource = {
+      async readOldest(o) {
+        const raw = await buffer.readOldest(o);
+        return clock.correct(raw).ready;
+      },
+      ack: (a, b) => buffer.ack(a, b),
+    };
+    publisher = createBatchPublisher({
+      source,
+      connection,
+      encode: createBatchEncoder({
+        device: config.thing,
+        privateKey: keyPem,
+        certDer: certificateDer(certPem),
+      }),
+      topic: batchTopic(
+        config.thing,
+        cloud.basicIngestRule ? { basicIngestRule: cloud.basicIngestRule } : undefined,
+      ),
+      maxBytes: Math.min(config.batch.maxSize, 128_000),
+      maxDelayMs: config.batch.maxDelay,
+      onEvent: (e) => {
+        if (e.type === 'acked') {
+          lastAckAt = Date.now();
+          watchdog.progress();
+        } else if (e.type === 'rejected' || e.type === 'failed') {
+          noteError('publish', e.type === 'rejected' ? `PUBACK ${e.reason}` : e.error);
+        } else if (e.type === 'paused') {
+          emitEvent({
+            event: 'publish_not_authorized',
+            severity: 'error',
+            message: `publishing paused: ${e.reason}`,
+            data: { topic: batchTopic(config.thing), reasonCode: 0x87 },
+          } as never);
+        } else if (e.type === 'dropped-unsendable') {
+          emitEvent({
+            event: 'samples_dropped',
+            severity: 'error',
+            message: e.error,
+            data: { count: 1, firstSeq: e.seq, lastSeq: e.seq, reason: 'corrupt' },
+          } as never);
+        }
+      },
+    });
+  }
+
+  // ---- meters
+  const meters: MeterState[] = [];
+  const appendReading = async (m: MeterState, reading: MeterReading) => {
+    const stamp = clock.stamp(reading.meterTime);
+    const sample: SampleInput = {
+      meter: m.cfg.id,
+      ts: stamp.ts,
+      values: reading.values,
+      flags: reading.flags | stamp.flags,
+      ...(reading.missing.length > 0 ? { missing: reading.missing } : {}),
+      ...(stamp.clock ? { clock: stamp.clock } : {}),
+    };
+    await buffer.append([sample]);
+    if (connection && !connection.connected) watchdog.offlineButBuffering();
+    else watchdog.progress();
+    publisher?.notify();
+    checkCounters(m, reading);
+    m.status.lastTs = stamp.ts;
+    m.status.lastValues = Object.fromEntries(
+      Object.entries(reading.values).map(([k, v]) => [k, valueToNumber(v)]),
+    );
+  };
+  const checkCounters = (m: MeterState, reading: MeterReading) => {
+    if (reading.serial !== undefined) {
+      if (m.serial !== undefined && m.serial !== reading.serial) {
+        emitEvent({
+          event: 'meter_swap',
+          severity: 'warning',
+          message: `meter ${m.cfg.id}: serial ${m.serial} → ${reading.serial}`,
+          data: { meter: m.cfg.id, oldSerial: m.serial, newSerial: reading.serial },
+        } as never);
+        m.counters.clear();
+      }
+      m.serial = reading.serial;
+    }
+    for (const [name, v] of Object.entries(reading.values)) {
+      if (channelByName(name)?.kind !== 'counter') continue;
+      const now = valueToNumber(v);
+      const before = m.counters.get(name);
+      if (before !== undefined && now < before) {
+        emitEvent({
+          event: 'counter_reset',
+          severity: 'warning',
+          message: `meter ${m.cfg.id}: ${name} went from ${before} to ${now}`,
+          data: { meter: m.cfg.id, channel: name, before, after: now },
+        } as never);
+      }
+      m.counters.set(name, now);
+    }
+  };
+  for (const cfg of config.meters) {
+    const reader = (deps.createReader ?? createMeterReader)(cfg);
+    const status: MeterStatus = {
+      id: cfg.id,
+      label: meterLabel(cfg),
+      ok: true,
+      polls: 0,
+      failures: 0,
+      skipped: 0,
+      lastTs: null,
+      lastValues: {},
+      lastError: null,
+      lastErrorAt: null,
+    };
+    const state: MeterState = {
+      cfg,
+      reader,
+      status,
+      failingSince: undefined,
+      failedPolls: 0,
+      serial: undefined,
+      counters: new Map(),
+      poller: undefined as unknown as Poller,
+    };
+    state.poller = createPoller({
+      reader,
+      intervalMs: ('interval' in cfg && typeof cfg.interval === 'number' ? cfg.interval : undefined) ?? 1_000,
+      onReading: async (reading) => {
+        if (state.failingSince !== undefined) {
+          emitEvent({
+            event: 'meter_recovered',
+            severity: 'info',
+            message: `meter ${cfg.id} answers again after ${state.failedPolls} failed polls`,
+            data: { meter: cfg.id, downMs: Date.now() - state.failingSince, failedPolls: state.failedPolls },
+          } as never);
+          state.failingSince = undefined;
+          state.failedPolls = 0;
+        }
+        status.ok = true;
+        try {
+          await appendReading(state, reading);
+        } catch (err) {
+          noteError('buffer', (err as Error).message);
+          log.error({ err, meter: cfg.id }, 'could not store a reading');
+        }
+      },
+      onError: (err) => {
+        const code = isDriverError(err) ? err.code : 'ERROR';
+        const message = (err as Error)?.message ?? String(err);
+        status.ok = false;
+        status.lastError = `${code}: ${message}`;
+        status.lastErrorAt = Date.now();
+        state.failedPolls++;
+        if (state.failingSince === undefined) {
+          state.failingSince = Date.now();
+          emitEvent({
+            event: 'meter_error',
+            severity: 'warning',
+            message: `meter ${cfg.id}: ${message}`,
+            data: { meter: cfg.id, code, detail: message.slice(0, 1000) },
+          } as never);
+        }
+        noteError(`meter ${cfg.id}`, `${code}: ${message}`);
+        log.debug({ meter: cfg.id, code }, message);
+      },
+    });
+    meters.push(state);
+  }
+
+  // ---- clock, health, status timers
+  const clockTimer = setInterval(() => {
+    const wasSynced = clock.synced;
+    const step = clock.check();
+    if (step)
+      emitEvent({
+        event: 'clock_step',
+        severity: 'warning',
+        message: `clock stepped by ${step.stepMs} ms`,
+        data: { stepMs: step.stepMs, source: step.synced ? 'ntp' : 'unsynchronised' },
+      } as never);
+    if (!wasSynced && clock.synced) {
+      emitEvent({
+        event: 'clock_synced',
+        severity: 'info',
+        message: 'clock synchronised; earlier samples will be corrected',
+        data: { offsetMs: step?.stepMs ?? 0, correctedSamples: 0 },
+      } as never);
+      publisher?.notify();
+    }
+  }, deps.clockCheckMs ?? 1_000);
+
+  const status = (): AgentStatus => {
+    const b = buffer.stats();
+    const p = publisher?.stats();
+    for (const m of meters)
+      Object.assign(m.status, {
+        polls: m.poller.stats.polls,
+        failures: m.poller.stats.failures,
+        skipped: m.poller.stats.skipped,
+      });
+    return {
+      v: 1,
+      pid: process.pid,
+      thing: config.thing,
+      version: packageVersion,
+      startedAt,
+      updatedAt: Date.now(),
+      connection: { ...connState },
+      buffer: {
+        depth: b.count,
+        bytes: b.bytes,
+        oldestTs: b.oldestTs ?? null,
+        newestSeq: b.newestSeq ?? null,
+        dropped: b.droppedCount,
+      },
+      publisher: {
+        batchesAcked: p?.batchesAcked ?? 0,
+        samplesAcked: p?.samplesAcked ?? 0,
+        bytesAcked: p?.bytesAcked ?? 0,
+        inFlight: p?.inFlight ?? 0,
+        lastAckAt,
+        lastError: p?.lastError ?? null,
+        pausedUntil: p?.pausedUntil ?? null,
+      },
+      clock: { synced: clock.synced, lastStepMs: clock.state().lastStep?.stepMs ?? null },
+      meters: meters.map((m) => ({ ...m.status })),
+      recentErrors: [...recentErrors],
+    };
+  };
+  let writingStatus = Promise.resolve();
+  const writeStatus = () => {
+    writingStatus = writingStatus
+      .then(() => writeStatusFile(config.status.file, status()))
+      .catch((err: unknown) => log.warn({ err }, `cannot write status file ${config.status.file}`));
+    return writingStatus;
+  };
+  const statusTimer = setInterval(writeStatus, deps.statusIntervalMs ?? 2_000);
+
+  let lastCertWarning = 0;
+  const health = async () => {
+    const s = status();
+    const daysLeft = certNotAfter ? (certNotAfter.getTime() - Date.now()) / 86_400_000 : undefined;
+    if (
+      certNotAfter &&
+      daysLeft !== undefined &&
+      daysLeft < 30 &&
+      Date.now() - lastCertWarning > 86_400_000
+    ) {
+      lastCertWarning = Date.now();
+      emitEvent({
+        event: 'cert_expiring',
+        severity: daysLeft < 7 ? 'error' : 'warning',
+        message: `device certificate expires in ${daysLeft.toFixed(1)} days`,
+        data: { notAfter: certNotAfter.toISOString(), daysLeft: Math.floor(daysLeft) },
+      } as never);
+    }
+    notifier.status(
+      `${s.connection.state}; buffer ${s.buffer.depth} samples; ${meters.filter((m) => m.status.ok).length}/${meters.length} meters ok`,
+    );
+    if (!connection?.connected || !config.cloud) return;
+    const msg = encodeHealth({
+      v: 1,
+      kind: 'health',
+      device: config.thing,
+      ts: Date.now(),
+      agent: {
+        version: packageVersion,
+        uptimeS: Math.round((Date.now() - startedAt) / 1000),
+        rssBytes: process.memoryUsage.rss(),
+      },
+      buffer: {
+        depth: s.buffer.depth,
+        bytes: s.buffer.bytes,
+        oldestTs: s.buffer.oldestTs,
+        droppedTotal: s.buffer.dropped,
+      },
+      publisher: {
+        connected: true,
+        inFlight: s.publisher.inFlight,
+        publishedTotal: s.publisher.samplesAcked,
+        lastAckTs: s.publisher.lastAckAt,
+        ...(s.publisher.lastError ? { lastError: s.publisher.lastError.slice(0, 1000) } : {}),
+      },
+      clock: { synced: s.clock.synced },
+      ...(certNotAfter && daysLeft !== undefined
+        ? { cert: { notAfter: certNotAfter.toISOString(), daysLeft: Math.floor(daysLeft) } }
+        : {}),
+      meters: meters
+        .slice(0, 64)
+        .map((m) => ({
+          id: m.cfg.id,
+          ok: m.status.ok,
+          lastTs: m.status.lastTs,
+          polls: m.poller.stats.polls,
+          failures: m.poller.stats.failures,
+          ...(m.status.lastError ? { lastError: m.status.lastError.slice(0, 1000) } : {}),
+        })),
+    });
+    await connection.publish(healthTopic(config.thing), msg);
+  };
+  const healthTimer = setInterval(
+    () => void health().catch((err: unknown) => log.warn({ err }, 'health report failed')),
+    config.health.interval,
+  );
+
+  // ---- go
+  emitEvent({
+    event: 'agent_started',
+    severity: 'info',
+    message: `meterlink ${packageVersion} started`,
+    data: { version: packageVersion },
+  } as never);
+  connection?.start();
+  publisher?.start();
+  for (const m of meters) m.poller.start();
+  watchdog.start();
+  notifier.ready();
+  await writeStatus();
+  log.info(
+    { thing: config.thing, meters: meters.map((m) => m.status.label), cloud: connState.endpoint },
+    'meterlink running',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    buffer,
+    publisher,
+    status,
+    stop(deadlineMs = 8_000) {
+      stopping ??= (async () => {
+        const deadline = Date.now() + deadlineMs;
+        notifier.stopping();
+        clearInterval(clockTimer);
+        clearInterval(statusTimer);
+        clearInterval(healthTimer);
+        await Promise.all(meters.map((m) => m.poller.stop()));
+        const left = await publisher?.stop(Math.max(0, deadline - Date.now() - 1_000));
+        if (left)
+          log.warn(
+            { inFlight: left },
+            'stopping with publishes in flight; they will be re-sent after restart',
+          );
+        await Promise.all(meters.map((m) => m.reader.close().catch(() => {})));
+        await writeStatus();
+        await connection?.stop();
+        await buffer.close();
+        watchdog.stop();
+        await notifier.close();
+        log.info('meterlink stopped');
+      })();
+      return stopping;
+    },
+  };
+}

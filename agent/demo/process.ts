@@ -1,0 +1,140 @@
+/**
+ * Small process and network helpers for the demo's real parts (Mosquitto, socat): find a program, spawn it
+ * with its output kept for error messages, wait for a condition, find a free loopback port.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { createConnection, createServer } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { DemoError } from './errors.js';
+
+/** A spawned child whose stdout+stderr are kept (last 64 KiB) for error messages. */
+export interface KeptProcess {
+  readonly child: ChildProcess;
+  output(): string;
+  readonly running: boolean;
+  /** Resolves when the process has exited (immediately if it already has). */
+  exited(): Promise<void>;
+  /** Sends `signal` (default SIGKILL) and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function spawnKept(cmd: string, args: readonly string[], opts: SpawnOptions = {}): KeptProcess {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  let out = '';
+  const keep = (b: Buffer) => {
+    out += b.toString('utf8');
+    if (out.length > 65_536) out = out.slice(-65_536);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  // A missing binary must become a clear message, not an unhandled 'error' event.
+  child.on('error', (err) => keep(Buffer.from(`\n[spawn error] ${err.message}\n`)));
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  let spawnFailed = false;
+  const exitedP = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => {
+      spawnFailed = true;
+      resolve();
+    });
+  });
+  return {
+    child,
+    output: () => out,
+    get running() {
+      return !gone() && !spawnFailed;
+    },
+    exited: () => (gone() || spawnFailed ? Promise.resolve() : exitedP),
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (!gone() && !spawnFailed) {
+        child.kill(signal);
+        await exitedP;
+      }
+    },
+  };
+}
+
+/**
+ * The absolute path of an installed program, or undefined. Looks in PATH and in the sbin directories, which
+ * a normal user's PATH on Debian leaves out (mosquitto lives in /usr/sbin).
+ */
+export async function findProgram(
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string | undefined> {
+  const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'].filter(
+    Boolean,
+  );
+  for (const dir of dirs) {
+    const file = join(dir, name);
+    try {
+      await access(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** Thrown from a `waitUntil` check to stop waiting at once (the awaited thing can no longer happen). */
+export class StopWaiting extends Error {}
+
+/** Resolves with the first truthy value of `check()`, re-checking every `interval` ms until `timeout`. */
+export async function waitUntil<T>(
+  check: () => T | Promise<T>,
+  opts: { timeout?: number; interval?: number; what?: string } = {},
+): Promise<NonNullable<T>> {
+  const timeout = opts.timeout ?? 10_000;
+  const deadline = Date.now() + timeout;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      if (err instanceof StopWaiting) throw err;
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new DemoError(
+        'TIMEOUT',
+        `timed out after ${timeout} ms waiting for ${opts.what ?? 'a condition'}${why}`,
+        {
+          cause: lastError,
+        },
+      );
+    }
+    await delay(opts.interval ?? 20);
+  }
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when something accepts a TCP connection on host:port right now. */
+export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ port, host });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}

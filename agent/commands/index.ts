@@ -6,6 +6,7 @@ import type { CommandModule } from '../cli.js';
 import { bufferCommand } from './buffer.js';
 import { configCommand } from './config.js';
 import { decodeCommand } from './decode.js';
+import { demoCommand } from './demo.js';
 import { provisionCommand } from './provision.js';
 import { readCommand } from './read.js';
 import { runCommand } from './run.js';
@@ -23,4 +24,5 @@ export const commandModules: readonly CommandModule[] = [
   provisionCommand,
   bufferCommand,
   decodeCommand,
+  demoCommand,
 ];

@@ -58,26 +58,31 @@ export function spawnKept(cmd: string, args: readonly string[], opts: SpawnOptio
 }
 
 /**
- * The absolute path of an installed program, or undefined. Looks in PATH and in the sbin directories, which
+ * The absolute path of an installed program (or of `name` itself when it is a path), or undefined. Looks in PATH and in the sbin directories, which
  * a normal user's PATH on Debian leaves out (mosquitto lives in /usr/sbin).
  */
 export async function findProgram(
   name: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string | undefined> {
+  if (name.includes('/')) return (await isExecutable(name)) ? name : undefined;
   const dirs = [...(env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'].filter(
     Boolean,
   );
   for (const dir of dirs) {
     const file = join(dir, name);
-    try {
-      await access(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
+    if (await isExecutable(file)) return file;
   }
   return undefined;
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Thrown from a `waitUntil` check to stop waiting at once (the awaited thing can no longer happen). */

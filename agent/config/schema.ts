@@ -263,8 +263,15 @@ export const CloudSchema = Type.Transform(
         description: 'AWS IoT Core data endpoint (aws iot describe-endpoint --endpoint-type iot:Data-ATS).',
         errorMessage: 'a host name like a1b2c3-ats.iot.eu-west-1.amazonaws.com',
       }),
+      // IoT Core listens on 8883 and 443 only; other ports are for brokers standing in for it (a local
+      // Mosquitto in tests and in `meterlink demo`). ALPN x-amzn-mqtt-ca is offered on 443.
       port: withDefault(
-        oneOf([8883, 443] as const, '8883 (MQTT over TLS) or 443 (the same with ALPN x-amzn-mqtt-ca).'),
+        Type.Integer({
+          minimum: 1,
+          maximum: 65535,
+          description:
+            'TCP port: 8883 (MQTT over TLS) or 443 (the same with ALPN x-amzn-mqtt-ca) at AWS IoT Core.',
+        }),
         8883,
       ),
       ca: filePath('Amazon root CA (PEM) the endpoint certificate is pinned to.'),

@@ -134,11 +134,10 @@ const bad: Record<string, Expect> = {
   'thing-name': { code: 'BAD_FORMAT', field: 'thing', line: 1, message: /AWS IoT thing name.*got "apt 12/ },
   'no-meters': { code: 'MISSING_KEY', field: 'meters', line: 2, message: /at least one/, fix: /add a meter/ },
   'cloud-port': {
-    code: 'NOT_ALLOWED',
+    code: 'OUT_OF_RANGE',
     field: 'cloud.port',
     line: 9,
-    message: /one of 8883, 443; got 1883/,
-    fix: /8883/,
+    message: /at most 65535; got 70000/,
   },
   'unit-range': { code: 'OUT_OF_RANGE', field: 'meters[0].unit', line: 6, message: /at most 247; got 300/ },
   'relative-path': { code: 'BAD_FORMAT', field: 'meters[0].port', line: 5, message: /absolute device path/ },

@@ -3,6 +3,7 @@
  * store files (repair, or set aside as `<path>.corrupt-<timestamp>`), inspection-mode options.
  */
 import t from 'tap';
+import { tsNodeArgs } from '../harness/cli.js';
 import { mkdir, readdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openLevelBuffer, type BufferEvent } from '../../buffer/index.js';
@@ -59,8 +60,7 @@ t.test('a second opener gets BUFFER_LOCKED at once: same process and another pro
   t.teardown(() => b.close());
   await b.append(samplesFrom(0, 3));
   const child = spawnLogged(process.execPath, [
-    '--import',
-    'tsx',
+    ...tsNodeArgs(),
     '-e',
     `import('${join(import.meta.dirname, '../../buffer/index.ts')}').then(m => m.openLevelBuffer({ path: ${JSON.stringify(path)}, maxSize: 1e9 })).then(() => console.log('OPENED'), (e) => console.log('CODE', e.code))`,
   ]);

@@ -23,9 +23,21 @@ export async function runCliCaptured(args: readonly string[]): Promise<CliResult
   return { code, stdout, stderr };
 }
 
-/** The node argv that runs `meterlink ARGS` from source (tsx loads the TypeScript). */
+/**
+ * Node options that load our TypeScript in a child process. Under tap, the children get tap's own loaders
+ * (its TypeScript loader and its coverage hooks), so code a child runs is transpiled the same way and its
+ * coverage merges with the parent's; outside tap (e.g. `node --import tsx x.test.ts`), tsx.
+ */
+export function tsNodeArgs(): string[] {
+  const inherited = process.execArgv.filter((a) => a.startsWith('--import=') || a === '--enable-source-maps');
+  return inherited.some((a) => a.includes('@tapjs/typescript') || a.includes('tsx'))
+    ? inherited
+    : ['--import', 'tsx'];
+}
+
+/** The node argv that runs `meterlink ARGS` from source. */
 export function meterlinkArgv(args: readonly string[]): string[] {
-  return ['--import', 'tsx', `${repoRoot}agent/bin.ts`, ...args];
+  return [...tsNodeArgs(), `${repoRoot}agent/bin.ts`, ...args];
 }
 
 /** Spawns `meterlink ARGS` as a child process (stdout/stderr kept). */

@@ -11,7 +11,7 @@ import {
   type HelperName,
   type RuntimeLog,
 } from '../../agent/runtime/sd-notify.js';
-import { repoRoot } from '../harness/cli.js';
+import { repoRoot, tsNodeArgs } from '../harness/cli.js';
 import { spawnLogged } from '../harness/process.js';
 import { tempDir } from '../harness/tmp.js';
 import { startNotifyReceiver } from './notify-receiver.js';
@@ -173,7 +173,7 @@ t.test('notify-exec: messages leave from the main PID (what NotifyAccess=main ac
   const rx = await startNotifyReceiver(t);
   const child = spawnLogged(
     join(repoRoot, 'systemd/notify-exec'),
-    [process.execPath, '--import', 'tsx', join(repoRoot, 'test/systemd/fixtures/notify-child.ts')],
+    [process.execPath, ...tsNodeArgs(), join(repoRoot, 'test/systemd/fixtures/notify-child.ts')],
     { cwd: repoRoot, env: { ...process.env, NOTIFY_SOCKET: rx.notifySocket } },
   );
   t.teardown(() => child.kill());

@@ -104,7 +104,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
       caName: 'meterlink demo CA',
     });
     onCleanup('broker', () => broker.kill());
-    const device = await broker.deviceCert(DEMO_THING);
+    // A year, not the default month: the agent warns about certificates that expire within 30 days.
+    const device = await broker.deviceCert(DEMO_THING, { notAfter: new Date(Date.now() + 365 * 86_400_000) });
     const cloudCreds = await broker.deviceCert('demo-cloud');
     step(`broker: Mosquitto with mutual TLS and MQTT 5 on 127.0.0.1:${broker.port} (throwaway CA)`);
     checkAborted();

@@ -95,10 +95,10 @@ export function renderFrame(s: DemoSnapshot, width = 100): string[] {
   lines.push('');
   const head = [
     pad('meter', 7),
-    pad('what', 38),
+    pad('what', 40),
     padStart('power', 11),
-    padStart('import', 14),
-    padStart('export', 12),
+    padStart('import', 16),
+    padStart('export', 15),
     padStart('samples', 8),
     padStart('latest', 8),
   ];
@@ -110,10 +110,10 @@ export function renderFrame(s: DemoSnapshot, width = 100): string[] {
     const power = values.power_w;
     const row = [
       pad(st && !st.ok ? red(m.id) : m.id, 7),
-      pad(m.what.slice(0, 38), 38),
+      pad(m.what.slice(0, 40), 40),
       padStart(power === undefined ? '—' : `${num(power, 0)} W`, 11),
-      padStart(energy(values, 'import') === undefined ? '—' : `${num(energy(values, 'import'), 3)} kWh`, 14),
-      padStart(energy(values, 'export') === undefined ? '—' : `${num(energy(values, 'export'), 3)} kWh`, 12),
+      padStart(energy(values, 'import') === undefined ? '—' : `${num(energy(values, 'import'), 3)} kWh`, 16),
+      padStart(energy(values, 'export') === undefined ? '—' : `${num(energy(values, 'export'), 3)} kWh`, 15),
       padStart(String(v?.samples ?? 0), 8),
       padStart(ago(s.now, v?.lastTs ?? 0), 8),
     ];
@@ -125,7 +125,7 @@ export function renderFrame(s: DemoSnapshot, width = 100): string[] {
   const polls = a.meters.reduce((n, m) => n + m.polls, 0);
   const failed = a.meters.reduce((n, m) => n + m.failures, 0);
   lines.push(
-    `${label('agent')}${connection(a, true)} · buffer depth ${a.buffer.depth} (${formatBytes(a.buffer.bytes)}) · in flight ${a.publisher.inFlight} · polls ${polls} ok, ${failed} failed · clock ${a.clock.synced ? 'synced' : 'not synced'}`,
+    `${label('agent')}${connection(a, true)} · buffer depth ${a.buffer.depth} (${formatBytes(a.buffer.bytes)}) · in flight ${a.publisher.inFlight} · polls ${polls}, ${failed} failed · clock ${a.clock.synced ? 'synced' : 'not synced'}`,
   );
   const verified =
     c.rejected > 0
@@ -140,7 +140,7 @@ export function renderFrame(s: DemoSnapshot, width = 100): string[] {
     `${label('wire')}${c.samples} samples · ${bps === undefined ? '—' : bps.toFixed(1)} bytes/sample · ${c.billableUnits} billable 5-KB units${c.samples > 0 ? ` (${((c.billableUnits * 1000) / c.samples).toFixed(1)} per 1,000 samples)` : ''}`,
   );
   lines.push(
-    `${label('last event')}${c.lastEvent ? `${new Date(c.lastEvent.at).toLocaleTimeString()} ${c.lastEvent.event}: ${c.lastEvent.message}`.slice(0, w - 11) : '—'}`,
+    `${label('last event')}${c.lastEvent ? `${new Date(c.lastEvent.at).toTimeString().slice(0, 8)} ${c.lastEvent.event}: ${c.lastEvent.message}`.slice(0, w - 11) : '—'}`,
   );
   if (c.lastRejection) lines.push(`${label('rejected')}${red(c.lastRejection.slice(0, w - 11))}`);
   lines.push('');

@@ -85,7 +85,7 @@ export const demoCommand: CommandModule = {
                 io.out(enterScreen);
                 screen = true;
               }
-              io.out(drawFrame(renderFrame(snap, process.stdout.columns)));
+              io.out(drawFrame(renderFrame(snap, process.stdout.columns), process.stdout.columns || 120));
             },
           });
         } catch (err) {

@@ -5,6 +5,8 @@ export type DemoErrorCode =
   | 'PROGRAM_MISSING'
   /** A program started but exited or never became ready. */
   | 'START_FAILED'
+  /** A part did not stop cleanly. */
+  | 'STOP_FAILED'
   /** Something did not happen in time. */
   | 'TIMEOUT';
 

@@ -259,7 +259,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
     try {
       await fn();
     } catch (err) {
-      failure ??= new DemoError('START_FAILED', `stopping the ${what} failed: ${(err as Error).message}`, {
+      failure ??= new DemoError('STOP_FAILED', `stopping the ${what} failed: ${(err as Error).message}`, {
         cause: err,
       });
     }

@@ -84,18 +84,18 @@ export function renderFrame(s: DemoSnapshot, width = 100): string[] {
   const title = bold('meterlink demo');
   const timer = `running ${clock(s.now - s.startedAt)}${s.durationMs ? ` / ${clock(s.durationMs)}` : ''}`;
   const lines: string[] = [];
-  lines.push(
-    pad(`${title} — meters → agent → broker → cloud, all on this machine`, w - timer.length) + dim(timer),
-  );
+  lines.push(pad(`${title} — the whole pipeline on this machine`, w - timer.length - 1) + ' ' + dim(timer));
   lines.push(
     dim(
       `simulated meters → meterlink agent (LevelDB buffer) → Mosquitto mTLS 127.0.0.1:${s.brokerPort} → consumer (decode + verify ES256)`,
     ),
   );
   lines.push('');
+  // The meter description gives way first on a narrow terminal.
+  const whatWidth = Math.max(14, Math.min(40, w - 72));
   const head = [
     pad('meter', 7),
-    pad('what', 40),
+    pad('what', whatWidth),
     padStart('power', 11),
     padStart('import', 16),
     padStart('export', 15),
@@ -110,7 +110,7 @@ export function renderFrame(s: DemoSnapshot, width = 100): string[] {
     const power = values.power_w;
     const row = [
       pad(st && !st.ok ? red(m.id) : m.id, 7),
-      pad(m.what.slice(0, 40), 40),
+      pad(m.what.slice(0, whatWidth), whatWidth),
       padStart(power === undefined ? '—' : `${num(power, 0)} W`, 11),
       padStart(energy(values, 'import') === undefined ? '—' : `${num(energy(values, 'import'), 3)} kWh`, 16),
       padStart(energy(values, 'export') === undefined ? '—' : `${num(energy(values, 'export'), 3)} kWh`, 15),
@@ -152,9 +152,31 @@ export function renderFrame(s: DemoSnapshot, width = 100): string[] {
   return lines;
 }
 
-/** Escape codes + frame: cursor home, each line cleared to its end, the rest of the screen cleared. */
-export function drawFrame(lines: readonly string[]): string {
-  return `${esc('H')}${lines.map((l) => `${l}${esc('K')}`).join('\n')}\n${esc('J')}`;
+/** Cuts a line with colour codes to `width` visible characters (a wrapped line would garble the frame). */
+export function truncateVisible(line: string, width: number): string {
+  let out = '';
+  let seen = 0;
+  for (let i = 0; i < line.length;) {
+    const m = /^\x1b\[[0-9;?]*[A-Za-z]/.exec(line.slice(i, i + 16));
+    if (m) {
+      out += m[0];
+      i += m[0].length;
+      continue;
+    }
+    if (seen >= width) return `${out}${esc('0m')}`;
+    out += line[i];
+    seen++;
+    i++;
+  }
+  return out;
+}
+
+/**
+ * Escape codes + frame: cursor home, each line (cut to `width`) cleared to its end, the rest of the screen
+ * cleared. Redrawing over the old frame rather than clearing first keeps it from flickering.
+ */
+export function drawFrame(lines: readonly string[], width = Infinity): string {
+  return `${esc('H')}${lines.map((l) => `${truncateVisible(l, width)}${esc('K')}`).join('\n')}\n${esc('J')}`;
 }
 
 export const enterScreen = `${esc('?25l')}${esc('2J')}${esc('H')}`;

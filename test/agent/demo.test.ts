@@ -7,7 +7,14 @@ import { lstat } from 'node:fs/promises';
 import { runCliCaptured, spawnMeterlink } from '../harness/cli.js';
 import { waitFor } from '../harness/wait.js';
 import { billableUnits, type MeterView } from '../../agent/demo/consumer.js';
-import { drawFrame, energy, progressLine, renderFrame, type DemoSnapshot } from '../../agent/demo/view.js';
+import {
+  drawFrame,
+  energy,
+  truncateVisible,
+  progressLine,
+  renderFrame,
+  type DemoSnapshot,
+} from '../../agent/demo/view.js';
 
 const summaryRe =
   /^summary: ran [0-9.]+ s(?<ctrlc> \(stopped by Ctrl-C\))? · batches (?<batches>\d+) received, (?<verified>\d+) verified, (?<rejected>\d+) rejected · samples (?<samples>\d+) · \S+ bytes\/sample .* · billable 5-KB units (?<units>\d+) · (?<dir>\S+) removed$/m;
@@ -215,6 +222,9 @@ t.test(
     t.match(plain, '56 samples · 125.0 bytes/sample · 9 billable 5-KB units (160.7 per 1,000 samples)');
     t.match(plain, 'agent_started: meterlink 0.1.0 started');
     t.match(drawFrame(['a', 'b']), /^\x1b\[Ha\x1b\[K\nb\x1b\[K\n\x1b\[J$/);
+    t.equal(truncateVisible('\x1b[1mabcdef\x1b[0m', 3), '\x1b[1mabc\x1b[0m', 'cut to 3 visible characters');
+    t.equal(truncateVisible('\x1b[1mab\x1b[0m', 3), '\x1b[1mab\x1b[0m', 'short lines unchanged');
+    t.match(drawFrame(['abcdef'], 2), /^\x1b\[Hab\x1b\[0m\x1b\[K\n/);
     t.equal(
       progressLine(snap),
       '[00:30] batches 9 received, 9 verified, 0 rejected · samples 56 · 125.0 B/sample · billable 5-KB units 9 · buffer 4 · connected · main 1234 W 20621.020 kWh · grid 276 W 1580.245 kWh',

@@ -7,6 +7,9 @@
  * Same seed, same start, same sequence of `advanceTo` times → same values. Used by the Modbus simulator and
  * reusable for any generator of realistic samples (the drain benchmark makes a week of them).
  */
+import { seededRandom } from './random.js';
+
+export { seededRandom };
 
 export interface ApartmentState {
   /** Model time, ms since the epoch. */
@@ -40,18 +43,6 @@ export interface ApartmentModelOptions {
   readonly start?: number;
   /** Peak output of a balcony PV panel on L1, W (default 600; 0 for none). */
   readonly pvPeakW?: number;
-}
-
-/** mulberry32: small, fast, good enough for a load model, and the same on every platform. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Appliance {

@@ -6,18 +6,9 @@
  * Everything is kept in the integer units a meter prints (W, Wh, decivolt, centiampere, litre), so the
  * values a telegram carries are exactly the model's and tests can compare them without tolerance.
  */
+import { seededRandom } from './random.js';
 
-/** A seeded PRNG (mulberry32): the same seed gives the same apartment, run after run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 export type Phase = 0 | 1 | 2;
 type Triple = readonly [number, number, number];

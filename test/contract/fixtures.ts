@@ -3,19 +3,11 @@
  * (P-256 key + certificate from the harness PKI).
  */
 import { makeCa, issueCert, type Issued } from '../harness/pki.js';
-import { f32Value, intValue, type Sample, type Value } from '../../cloud-contract/sample.js';
+import { seededRandom } from '../../drivers/simulator/random.js';
 
-/** mulberry32: small, fast, seeded; the same seed gives the same cases on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's seeded PRNG: the same seed gives the same cases on every run. */
+export const prng = seededRandom;
+import { f32Value, intValue, type Sample, type Value } from '../../cloud-contract/sample.js';
 
 export function gaussian(rand: () => number): () => number {
   return () => {

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # socat: kernel pty pairs for serial tests and the demo; mosquitto: the MQTT 5 broker with mutual TLS;
-# influxdb: a real line-protocol server for the hot-store sink; openssl: provisioning checks.
-apt-get install -y -qq --no-install-recommends socat mosquitto influxdb openssl ca-certificates >/dev/null
+# influxdb: a real line-protocol server for the hot-store sink; openssl: provisioning checks;
+# systemd: systemd-analyze, which checks the unit file (verify, security exposure).
+apt-get install -y -qq --no-install-recommends socat mosquitto influxdb openssl ca-certificates systemd >/dev/null
 # Debian starts packaged services on install; tests start their own instances on free loopback ports.
 if command -v systemctl >/dev/null; then systemctl disable --now mosquitto influxdb >/dev/null 2>&1 || true; fi
 

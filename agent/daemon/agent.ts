@@ -20,6 +20,8 @@ import {
   eventTopic,
   healthTopic,
   valueToNumber,
+  type EventData,
+  type EventKind,
   type EventV1,
   type SampleInput,
 } from '../../cloud-contract/index.js';
@@ -102,17 +104,25 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       flushingEvents = false;
     }
   };
-  const emitEvent = <E extends EventV1>(e: Omit<E, 'v' | 'kind' | 'device' | 'ts' | 'id'>) => {
+  const emitEvent = <K extends EventKind>(
+    event: K,
+    severity: EventV1['severity'],
+    message: string,
+    data: EventData<K>,
+  ) => {
     const ev = {
       v: 1,
       kind: 'event',
       device: config.thing,
       ts: Date.now(),
       id: `${startedAt.toString(36)}-${++eventCounter}`,
-      ...e,
+      event,
+      severity,
+      message,
+      data,
     } as EventV1;
-    const level = ev.severity === 'error' ? 'error' : ev.severity === 'warning' ? 'warn' : 'info';
-    log[level]({ event: ev.event, data: ev.data }, ev.message ?? ev.event);
+    const level = severity === 'error' ? 'error' : severity === 'warning' ? 'warn' : 'info';
+    log[level]({ event, data }, message);
     eventQueue.push(ev);
     if (eventQueue.length > MAX_EVENT_QUEUE) eventQueue.shift();
     void flushEvents();
@@ -129,11 +139,11 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
     ...(config.buffer.maxAge !== undefined ? { maxAge: config.buffer.maxAge } : {}),
     onEvent: (e) => {
       if (e.type === 'dropped') {
-        emitEvent({
-          event: 'samples_dropped',
-          severity: 'warning',
-          message: `${e.count} samples dropped (${e.reason}), seq ${e.fromSeq}–${e.toSeq}`,
-          data: {
+        emitEvent(
+          'samples_dropped',
+          'warning',
+          `${e.count} samples dropped (${e.reason}), seq ${e.fromSeq}–${e.toSeq}`,
+          {
             count: e.count,
             firstSeq: e.fromSeq,
             lastSeq: e.toSeq,
@@ -144,26 +154,18 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
                   ? 'disk_full'
                   : 'corrupt',
           },
-        } as never);
+        );
       } else if (e.type === 'refused') {
-        emitEvent({
-          event: 'samples_dropped',
-          severity: 'warning',
-          message: `samples refused (${e.reason})`,
-          data: {
-            count: (e as { count?: number }).count ?? 0,
-            firstSeq: 0,
-            lastSeq: 0,
-            reason: e.reason === 'disk-full' ? 'disk_full' : 'retention',
-          },
-        } as never);
+        emitEvent('samples_dropped', 'warning', `samples refused (${e.reason})`, {
+          count: (e as { count?: number }).count ?? 0,
+          firstSeq: 0,
+          lastSeq: 0,
+          reason: e.reason === 'disk-full' ? 'disk_full' : 'retention',
+        });
       } else if (e.type === 'corruption-set-aside') {
-        emitEvent({
-          event: 'buffer_corrupt_set_aside',
-          severity: 'error',
-          message: `corrupt buffer moved to ${e.movedTo}`,
-          data: { path: e.movedTo },
-        } as never);
+        emitEvent('buffer_corrupt_set_aside', 'error', `corrupt buffer moved to ${e.movedTo}`, {
+          path: e.movedTo,
+        });
       } else {
         log.warn({ bufferEvent: e }, `buffer: ${e.type}`);
       }
@@ -249,19 +251,17 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
         } else if (e.type === 'rejected' || e.type === 'failed') {
           noteError('publish', e.type === 'rejected' ? `PUBACK ${e.reason}` : e.error);
         } else if (e.type === 'paused') {
-          emitEvent({
-            event: 'publish_not_authorized',
-            severity: 'error',
-            message: `publishing paused: ${e.reason}`,
-            data: { topic: batchTopic(config.thing), reasonCode: 0x87 },
-          } as never);
+          emitEvent('publish_not_authorized', 'error', `publishing paused: ${e.reason}`, {
+            topic: batchTopic(config.thing),
+            reasonCode: 0x87,
+          });
         } else if (e.type === 'dropped-unsendable') {
-          emitEvent({
-            event: 'samples_dropped',
-            severity: 'error',
-            message: e.error,
-            data: { count: 1, firstSeq: e.seq, lastSeq: e.seq, reason: 'corrupt' },
-          } as never);
+          emitEvent('samples_dropped', 'error', e.error, {
+            count: 1,
+            firstSeq: e.seq,
+            lastSeq: e.seq,
+            reason: 'corrupt',
+          });
         }
       },
     });
@@ -292,12 +292,11 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
   const checkCounters = (m: MeterState, reading: MeterReading) => {
     if (reading.serial !== undefined) {
       if (m.serial !== undefined && m.serial !== reading.serial) {
-        emitEvent({
-          event: 'meter_swap',
-          severity: 'warning',
-          message: `meter ${m.cfg.id}: serial ${m.serial} → ${reading.serial}`,
-          data: { meter: m.cfg.id, oldSerial: m.serial, newSerial: reading.serial },
-        } as never);
+        emitEvent('meter_swap', 'warning', `meter ${m.cfg.id}: serial ${m.serial} → ${reading.serial}`, {
+          meter: m.cfg.id,
+          oldSerial: m.serial,
+          newSerial: reading.serial,
+        });
         m.counters.clear();
       }
       m.serial = reading.serial;
@@ -307,12 +306,12 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       const now = valueToNumber(v);
       const before = m.counters.get(name);
       if (before !== undefined && now < before) {
-        emitEvent({
-          event: 'counter_reset',
-          severity: 'warning',
-          message: `meter ${m.cfg.id}: ${name} went from ${before} to ${now}`,
-          data: { meter: m.cfg.id, channel: name, before, after: now },
-        } as never);
+        emitEvent('counter_reset', 'warning', `meter ${m.cfg.id}: ${name} went from ${before} to ${now}`, {
+          meter: m.cfg.id,
+          channel: name,
+          before,
+          after: now,
+        });
       }
       m.counters.set(name, now);
     }
@@ -346,12 +345,12 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       intervalMs: ('interval' in cfg && typeof cfg.interval === 'number' ? cfg.interval : undefined) ?? 1_000,
       onReading: async (reading) => {
         if (state.failingSince !== undefined) {
-          emitEvent({
-            event: 'meter_recovered',
-            severity: 'info',
-            message: `meter ${cfg.id} answers again after ${state.failedPolls} failed polls`,
-            data: { meter: cfg.id, downMs: Date.now() - state.failingSince, failedPolls: state.failedPolls },
-          } as never);
+          emitEvent(
+            'meter_recovered',
+            'info',
+            `meter ${cfg.id} answers again after ${state.failedPolls} failed polls`,
+            { meter: cfg.id, downMs: Date.now() - state.failingSince, failedPolls: state.failedPolls },
+          );
           state.failingSince = undefined;
           state.failedPolls = 0;
         }
@@ -372,12 +371,11 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
         state.failedPolls++;
         if (state.failingSince === undefined) {
           state.failingSince = Date.now();
-          emitEvent({
-            event: 'meter_error',
-            severity: 'warning',
-            message: `meter ${cfg.id}: ${message}`,
-            data: { meter: cfg.id, code, detail: message.slice(0, 1000) },
-          } as never);
+          emitEvent('meter_error', 'warning', `meter ${cfg.id}: ${message}`, {
+            meter: cfg.id,
+            code,
+            detail: message.slice(0, 1000),
+          });
         }
         noteError(`meter ${cfg.id}`, `${code}: ${message}`);
         log.debug({ meter: cfg.id, code }, message);
@@ -391,19 +389,15 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
     const wasSynced = clock.synced;
     const step = clock.check();
     if (step)
-      emitEvent({
-        event: 'clock_step',
-        severity: 'warning',
-        message: `clock stepped by ${step.stepMs} ms`,
-        data: { stepMs: step.stepMs, source: step.synced ? 'ntp' : 'unsynchronised' },
-      } as never);
+      emitEvent('clock_step', 'warning', `clock stepped by ${step.stepMs} ms`, {
+        stepMs: step.stepMs,
+        source: step.synced ? 'ntp' : 'unsynchronised',
+      });
     if (!wasSynced && clock.synced) {
-      emitEvent({
-        event: 'clock_synced',
-        severity: 'info',
-        message: 'clock synchronised; earlier samples will be corrected',
-        data: { offsetMs: step?.stepMs ?? 0, correctedSamples: 0 },
-      } as never);
+      emitEvent('clock_synced', 'info', 'clock synchronised; earlier samples will be corrected', {
+        offsetMs: step?.stepMs ?? 0,
+        correctedSamples: 0,
+      });
       publisher?.notify();
     }
   }, deps.clockCheckMs ?? 1_000);
@@ -466,12 +460,12 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       Date.now() - lastCertWarning > 86_400_000
     ) {
       lastCertWarning = Date.now();
-      emitEvent({
-        event: 'cert_expiring',
-        severity: daysLeft < 7 ? 'error' : 'warning',
-        message: `device certificate expires in ${daysLeft.toFixed(1)} days`,
-        data: { notAfter: certNotAfter.toISOString(), daysLeft: Math.floor(daysLeft) },
-      } as never);
+      emitEvent(
+        'cert_expiring',
+        daysLeft < 7 ? 'error' : 'warning',
+        `device certificate expires in ${daysLeft.toFixed(1)} days`,
+        { notAfter: certNotAfter.toISOString(), daysLeft: Math.floor(daysLeft) },
+      );
     }
     notifier.status(
       `${s.connection.state}; buffer ${s.buffer.depth} samples; ${meters.filter((m) => m.status.ok).length}/${meters.length} meters ok`,
@@ -504,16 +498,14 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       ...(certNotAfter && daysLeft !== undefined
         ? { cert: { notAfter: certNotAfter.toISOString(), daysLeft: Math.floor(daysLeft) } }
         : {}),
-      meters: meters
-        .slice(0, 64)
-        .map((m) => ({
-          id: m.cfg.id,
-          ok: m.status.ok,
-          lastTs: m.status.lastTs,
-          polls: m.poller.stats.polls,
-          failures: m.poller.stats.failures,
-          ...(m.status.lastError ? { lastError: m.status.lastError.slice(0, 1000) } : {}),
-        })),
+      meters: meters.slice(0, 64).map((m) => ({
+        id: m.cfg.id,
+        ok: m.status.ok,
+        lastTs: m.status.lastTs,
+        polls: m.poller.stats.polls,
+        failures: m.poller.stats.failures,
+        ...(m.status.lastError ? { lastError: m.status.lastError.slice(0, 1000) } : {}),
+      })),
     });
     await connection.publish(healthTopic(config.thing), msg);
   };
@@ -523,12 +515,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
   );
 
   // ---- go
-  emitEvent({
-    event: 'agent_started',
-    severity: 'info',
-    message: `meterlink ${packageVersion} started`,
-    data: { version: packageVersion },
-  } as never);
+  emitEvent('agent_started', 'info', `meterlink ${packageVersion} started`, { version: packageVersion });
   connection?.start();
   publisher?.start();
   for (const m of meters) m.poller.start();

@@ -19,12 +19,21 @@ export interface Rig {
   configFile: string;
   statusFile: string;
   bufferPath: string;
+  syncFile: string;
 }
 
-export async function startRig(
-  t: Teardown,
-  opts: { frozenAt?: number; interval?: string; maxDelay?: string } = {},
-): Promise<Rig> {
+export interface RigOptions {
+  /** Freeze the simulated meter's values at this time. */
+  frozenAt?: number;
+  interval?: string;
+  maxDelay?: string;
+  /** Whether the clock counts as synchronised at start (the sync file exists); default true. */
+  synced?: boolean;
+  /** Extra meters (YAML list items, indented by 2 spaces) appended to `meters:`. */
+  extraMeters?: string;
+}
+
+export async function startRig(t: Teardown, opts: RigOptions = {}): Promise<Rig> {
   const dir = await tempDir(t, 'meterlink-e2e-');
   const pty = await startPtyPair(t);
   const sim = await startModbusSimulator({
@@ -37,7 +46,7 @@ export async function startRig(
   const device = await broker.deviceCert(THING);
   const cloud = await startCloudSubscriber(t, broker, THING, () => device.certPem);
   const syncFile = join(dir, 'synchronized');
-  await writeFile(syncFile, '');
+  if (opts.synced !== false) await writeFile(syncFile, '');
   const statusFile = join(dir, 'run', 'status.json');
   const bufferPath = join(dir, 'buffer');
   const configFile = join(dir, 'config.yaml');
@@ -52,6 +61,7 @@ meters:
     unit: 1
     profile: eastron-sdm630
     interval: ${opts.interval ?? '200ms'}
+${opts.extraMeters ?? ''}
 cloud:
   endpoint: 127.0.0.1
   port: ${broker.port}
@@ -72,5 +82,5 @@ log:
   level: info
 `,
   );
-  return { dir, pty, sim, broker, device, cloud, configFile, statusFile, bufferPath };
+  return { dir, pty, sim, broker, device, cloud, configFile, statusFile, bufferPath, syncFile };
 }

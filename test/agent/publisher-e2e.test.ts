@@ -33,6 +33,7 @@ import { carloGavazziEm340 } from '../../drivers/profiles/carlo-gavazzi-em340.js
 import type { ModbusProfile } from '../../drivers/modbus/profile.js';
 import { startMosquitto, type Broker, type DeviceCredentials } from '../harness/mosquitto.js';
 import { testClient } from '../harness/mqtt-client.js';
+import { issueCert, makeCa } from '../harness/pki.js';
 import { tempDir, type Teardown } from '../harness/tmp.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -371,3 +372,31 @@ t.test(
     t.same(late, [], 'nothing arrives out of order except re-sends of failed in-flight batches');
   },
 );
+
+t.test('the encoder reports only what the message carries; unencodable samples are reported', async (t) => {
+  const ca = await makeCa('encoder test CA');
+  const dev = await issueCert(ca, { cn: THING });
+  const told: number[] = [];
+  const encode = createBatchEncoder({
+    device: THING,
+    privateKey: dev.keyPem,
+    certDer: dev.certDer,
+    onUnencodable: (seq) => told.push(seq),
+  });
+  const samples: Sample[] = backlog(3000).map((s, i) => ({ ...s, seq: i + 1 }));
+  // A budget that holds only part of the range: the count is what the message carries, and it verifies.
+  const part = await encode(samples, 4096);
+  t.ok(part.count > 0 && part.count < samples.length, `${part.count} samples in a 4 KiB batch`);
+  t.ok(part.payload.length <= 4096);
+  const r = await decodeBatchMessage(part.payload, { resolveKey: () => dev.certDer });
+  t.equal(r.ok && r.batch.samples.length, part.count, 'the message carries exactly `count` samples');
+  // An invalid sample ends the batch before it and is then reported on its own.
+  const bad = { ...samples[3], values: { 'Bad Name': { type: 'int', mantissa: 1, exponent: 0 } } } as Sample;
+  const withBad = [...samples.slice(0, 3), bad, ...samples.slice(4, 10)];
+  t.equal((await encode(withBad, 128_000)).count, 3, 'the batch stops before the invalid sample');
+  t.same(await encode(withBad.slice(3), 128_000), { payload: new Uint8Array(0), count: 0 });
+  t.same(told, [4], 'the invalid sample was reported');
+  // Nothing to encode, or a budget below any batch: nothing taken.
+  t.equal((await encode([], 128_000)).count, 0);
+  t.equal((await encode(samples, 100)).count, 0);
+});

@@ -244,6 +244,8 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       ),
       maxBytes: Math.min(config.batch.maxSize, 128_000),
       maxDelayMs: config.batch.maxDelay,
+      // Enough samples per read to fill a 125 KiB batch even at ~8 B/sample (integer meters compress well).
+      readCount: 16_384,
       onEvent: (e) => {
         if (e.type === 'acked') {
           lastAckAt = Date.now();

@@ -1,3 +1,4 @@
+import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 /** Test data for the infra tests: samples in the shape the agent produces, and moto read-back helpers. */
 import { f32Value, intValue, type Sample } from '../../cloud-contract/sample.js';
 
@@ -168,4 +169,22 @@ export async function readEvent(
     eventSourceARN: streamArn,
   }));
   return { Records };
+}
+
+/** The DynamoDB hot-store table as the template creates it (pk = device#meter, sk = time#seq), in moto. */
+export async function createSamplesTable(ddb: DynamoDBClient, name = 'samples'): Promise<void> {
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    }),
+  );
 }

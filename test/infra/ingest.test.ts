@@ -4,7 +4,7 @@
  * counted without failing the batch; lookup and store outages hand records back for retry.
  */
 import t from 'tap';
-import { DynamoDBClient, CreateTableCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { IoTClient } from '@aws-sdk/client-iot';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -15,7 +15,15 @@ import { createIngestHandler } from '../../infra-cfn/lambda/ingest.js';
 import { createDynamoDbSink } from '../../infra-cfn/lambda/sinks/dynamodb.js';
 import { freePort } from '../harness/net.js';
 import { issueCert, makeCa } from '../harness/pki.js';
-import { createStream, makeSamples, putRecords, readEvent, registerDevice, ruleRecord } from './fixtures.js';
+import {
+  createStream,
+  makeSamples,
+  putRecords,
+  readEvent,
+  registerDevice,
+  ruleRecord,
+  createSamplesTable,
+} from './fixtures.js';
 import { startMotoValidCerts } from './moto-iot.js';
 
 t.test('ingest handler', async (t) => {
@@ -26,20 +34,7 @@ t.test('ingest handler', async (t) => {
   const kinesis = new KinesisClient({ ...cfg, requestHandler: new NodeHttpHandler() });
   const ddb = new DynamoDBClient(cfg);
   t.teardown(() => [iot, kinesis, ddb].forEach((c) => c.destroy()));
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: 'samples',
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-    }),
-  );
+  await createSamplesTable(ddb);
   const ca = await makeCa();
   const box = await registerDevice(iot, ca, 'apt-12-meterbox');
   const other = await registerDevice(iot, ca, 'apt-13-meterbox');

@@ -6,7 +6,7 @@
  * (The batches are signed here with cloud-contract's signBatch; the agent's publisher replaces this side later.)
  */
 import t from 'tap';
-import { CreateTableCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import {
   AttachThingPrincipalCommand,
   CreateThingCommand,
@@ -25,7 +25,7 @@ import { createDynamoDbSink } from '../../infra-cfn/lambda/sinks/dynamodb.js';
 import { startMosquitto } from '../harness/mosquitto.js';
 import { testClient } from '../harness/mqtt-client.js';
 import { waitFor } from '../harness/wait.js';
-import { createStream, makeSamples, readEvent } from './fixtures.js';
+import { createStream, makeSamples, readEvent, createSamplesTable } from './fixtures.js';
 import { startMotoValidCerts } from './moto-iot.js';
 
 t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) => {
@@ -35,20 +35,7 @@ t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) 
   const kinesis = new KinesisClient({ ...cfg, requestHandler: new NodeHttpHandler() });
   const ddb = new DynamoDBClient(cfg);
   t.teardown(() => [iot, kinesis, ddb].forEach((c) => c.destroy()));
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: 'samples',
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-    }),
-  );
+  await createSamplesTable(ddb);
   const streamArn = await createStream(kinesis, 'batches');
 
   // The box: a certificate from the broker's CA, registered in IoT and attached to its thing.

@@ -5,12 +5,7 @@
  * nothing, chunking past the API limits. Then the failure paths of each.
  */
 import t, { type Test } from 'tap';
-import {
-  CreateTableCommand,
-  DynamoDBClient,
-  ScanCommand,
-  type AttributeValue,
-} from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import {
   CreateSecretCommand,
   PutSecretValueCommand,
@@ -30,7 +25,7 @@ import { backoffMs, noneSink, type SampleSink } from '../../infra-cfn/lambda/sin
 import { createTimestreamSink, sampleRecord } from '../../infra-cfn/lambda/sinks/timestream.js';
 import { startMoto } from '../harness/moto.js';
 import { freePort } from '../harness/net.js';
-import { makeSamples, motoTimestreamRecords } from './fixtures.js';
+import { makeSamples, motoTimestreamRecords, createSamplesTable } from './fixtures.js';
 import { startInfluxd } from './influxd.js';
 
 interface Stored {
@@ -91,20 +86,7 @@ t.test('DynamoDB (moto)', async (t) => {
     credentials: moto.credentials,
   });
   t.teardown(() => client.destroy());
-  await client.send(
-    new CreateTableCommand({
-      TableName: 'samples',
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-    }),
-  );
+  await createSamplesTable(client);
   const sink = createDynamoDbSink({ client, table: 'samples', retentionDays: 30 });
   const readBack = async (device: string) => {
     const rows = new Map<string, Stored>();

@@ -3,7 +3,8 @@
  * IoT topic rule (subscribes to meterlink/v1/+/batch, adds thing, principal and receive time, puts the
  * envelope on Kinesis with partition key = thing) → moto Kinesis → ingest handler → DynamoDB → read back:
  * every sample there once, values equal, a re-published batch harmless.
- * (The batches are signed here with cloud-contract's signBatch; the agent's publisher replaces this side later.)
+ * The first test signs batches with cloud-contract's signBatch (and re-sends one); the second runs the real
+ * agent (`meterlink run` reading a simulated SDM630 over a pty) as the box.
  */
 import t from 'tap';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
@@ -22,34 +23,20 @@ import { createIotCertificateSource } from '../../infra-cfn/lambda/certificates.
 import { buildRuleEnvelope } from '../../infra-cfn/lambda/envelope.js';
 import { createIngestHandler } from '../../infra-cfn/lambda/ingest.js';
 import { createDynamoDbSink } from '../../infra-cfn/lambda/sinks/dynamodb.js';
-import { startMosquitto } from '../harness/mosquitto.js';
+import { startMosquitto, type Broker } from '../harness/mosquitto.js';
+import type { Teardown } from '../harness/tmp.js';
 import { testClient } from '../harness/mqtt-client.js';
 import { waitFor } from '../harness/wait.js';
 import { createStream, makeSamples, readEvent, createSamplesTable } from './fixtures.js';
+import { spawnMeterlink } from '../harness/cli.js';
+import { startRig, THING } from '../e2e/helpers.js';
 import { startMotoValidCerts } from './moto-iot.js';
 
-t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) => {
-  const [moto, broker] = await Promise.all([startMotoValidCerts(t), startMosquitto(t)]);
-  const cfg = { endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials };
-  const iot = new IoTClient(cfg);
-  const kinesis = new KinesisClient({ ...cfg, requestHandler: new NodeHttpHandler() });
-  const ddb = new DynamoDBClient(cfg);
-  t.teardown(() => [iot, kinesis, ddb].forEach((c) => c.destroy()));
-  await createSamplesTable(ddb);
-  const streamArn = await createStream(kinesis, 'batches');
-
-  // The box: a certificate from the broker's CA, registered in IoT and attached to its thing.
-  const thing = 'apt-12-meterbox';
-  const dev = await broker.deviceCert(thing);
-  const reg = await iot.send(
-    new RegisterCertificateWithoutCACommand({ certificatePem: dev.certPem, status: 'ACTIVE' }),
-  );
-  t.equal(reg.certificateId, dev.fingerprint, 'certificate id = SHA-256 of the DER = kid');
-  await iot.send(new CreateThingCommand({ thingName: thing }));
-  await iot.send(new AttachThingPrincipalCommand({ thingName: thing, principal: reg.certificateArn }));
-
-  // The forwarder: what the batch topic rule does at IoT Core. principal() is the certificate the thing
-  // connected with; Mosquitto does not expose it to subscribers, so look it up as IoT knows it.
+/**
+ * The forwarder: what the batch topic rule does at IoT Core. principal() is the certificate the thing
+ * connected with; Mosquitto does not expose it to subscribers, so look it up as IoT knows it.
+ */
+async function startForwarder(t: Teardown, broker: Broker, iot: IoTClient, kinesis: KinesisClient) {
   const fwdCert = await broker.deviceCert('rule-forwarder');
   const fwd = testClient({
     host: broker.host,
@@ -60,7 +47,8 @@ t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) 
     keyFile: fwdCert.key,
   });
   t.teardown(() => fwd.close());
-  t.match(await fwd.connect(), { ok: true });
+  const c = await fwd.connect();
+  if (!c.ok) throw new Error(`forwarder cannot connect: ${c.error}`);
   let forwarded = 0;
   const pending: Promise<unknown>[] = [];
   fwd.client.on('messageReceived', (e) => {
@@ -86,6 +74,30 @@ t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) 
     );
   });
   await fwd.subscribe('meterlink/v1/+/batch');
+  return { forwarded: () => forwarded, settled: () => Promise.all(pending) };
+}
+
+t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) => {
+  const [moto, broker] = await Promise.all([startMotoValidCerts(t), startMosquitto(t)]);
+  const cfg = { endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials };
+  const iot = new IoTClient(cfg);
+  const kinesis = new KinesisClient({ ...cfg, requestHandler: new NodeHttpHandler() });
+  const ddb = new DynamoDBClient(cfg);
+  t.teardown(() => [iot, kinesis, ddb].forEach((c) => c.destroy()));
+  await createSamplesTable(ddb);
+  const streamArn = await createStream(kinesis, 'batches');
+
+  // The box: a certificate from the broker's CA, registered in IoT and attached to its thing.
+  const thing = 'apt-12-meterbox';
+  const dev = await broker.deviceCert(thing);
+  const reg = await iot.send(
+    new RegisterCertificateWithoutCACommand({ certificatePem: dev.certPem, status: 'ACTIVE' }),
+  );
+  t.equal(reg.certificateId, dev.fingerprint, 'certificate id = SHA-256 of the DER = kid');
+  await iot.send(new CreateThingCommand({ thingName: thing }));
+  await iot.send(new AttachThingPrincipalCommand({ thingName: thing, principal: reg.certificateArn }));
+
+  const fwd = await startForwarder(t, broker, iot, kinesis);
 
   // The box publishes five signed batches of 60 samples, and re-sends the third (PUBACK lost, say).
   const box = testClient({
@@ -111,8 +123,8 @@ t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) 
       payload: b,
       qos: mqtt5.QoS.AtLeastOnce,
     });
-  await waitFor(() => forwarded === 6, { what: 'six batches forwarded to Kinesis', timeout: 30_000 });
-  await Promise.all(pending);
+  await waitFor(() => fwd.forwarded() === 6, { what: 'six batches forwarded to Kinesis', timeout: 30_000 });
+  await fwd.settled();
 
   const handler = createIngestHandler({
     sink: createDynamoDbSink({ client: ddb, table: 'samples', retentionDays: 30 }),
@@ -139,4 +151,59 @@ t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) 
     )
       t.fail(`seq ${s.seq} differs`);
   }
+});
+
+t.test('the real agent: meterlink run → Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) => {
+  const rig = await startRig(t, { frozenAt: Date.UTC(2026, 0, 15, 12), maxDelay: '300ms' });
+  const moto = await startMotoValidCerts(t);
+  const cfg = { endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials };
+  const iot = new IoTClient(cfg);
+  const kinesis = new KinesisClient({ ...cfg, requestHandler: new NodeHttpHandler() });
+  const ddb = new DynamoDBClient(cfg);
+  t.teardown(() => [iot, kinesis, ddb].forEach((c) => c.destroy()));
+  await createSamplesTable(ddb);
+  const streamArn = await createStream(kinesis, 'batches');
+  const reg = await iot.send(
+    new RegisterCertificateWithoutCACommand({ certificatePem: rig.device.certPem, status: 'ACTIVE' }),
+  );
+  await iot.send(new CreateThingCommand({ thingName: THING }));
+  await iot.send(new AttachThingPrincipalCommand({ thingName: THING, principal: reg.certificateArn }));
+  const fwd = await startForwarder(t, rig.broker, iot, kinesis);
+
+  const agent = spawnMeterlink(['run', '--config', rig.configFile]);
+  t.teardown(() => agent.kill('SIGKILL'));
+  await waitFor(() => fwd.forwarded() >= 8, { what: 'eight batches from the agent', timeout: 60_000 });
+  await agent.kill('SIGTERM');
+  t.equal(agent.child.exitCode, 0);
+  await fwd.settled();
+
+  const handler = createIngestHandler({
+    sink: createDynamoDbSink({ client: ddb, table: 'samples', retentionDays: 30 }),
+    certs: createIotCertificateSource({ iot }),
+    log: () => {},
+  });
+  const event = await readEvent(kinesis, 'batches', streamArn);
+  t.equal(event.Records.length, fwd.forwarded());
+  t.same(await handler(event), { batchItemFailures: [] });
+  t.match(handler.last(), { rejected: 0 });
+  // The same records again (a Lambda retry, or the device re-sending): nothing changes.
+  t.same(await handler(event), { batchItemFailures: [] });
+
+  const items = (await ddb.send(new ScanCommand({ TableName: 'samples' }))).Items ?? [];
+  const seqs = items.map((i) => Number(i.seq?.N)).sort((a, b) => a - b);
+  t.ok(seqs.length >= 8, `${seqs.length} samples stored`);
+  t.same(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => i + 1),
+    'every sample from seq 1 on, each once',
+  );
+  const expected = rig.sim.unit(1).expected();
+  for (const it of items) {
+    const values = Object.fromEntries(Object.entries(it.values?.M ?? {}).map(([k, v]) => [k, Number(v.N)]));
+    for (const [ch, v] of Object.entries(values))
+      if (ch in expected && expected[ch] !== v)
+        t.fail(`seq ${it.seq?.N} ${ch}: stored ${v}, meter served ${expected[ch]}`);
+    t.equal(it.meter?.S, 'main');
+  }
+  t.equal(Object.keys(items[0]?.values?.M ?? {}).length >= 15, true, 'the SDM630 channels are stored');
 });

@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
 # One-time setup of a fresh Debian 12 machine (or a Raspberry Pi OS box) for meterlink development:
-# the system packages the tests use, then the npm dependencies. Run as root (or with sudo).
+# the system packages in scripts/debian-packages.txt, then the npm dependencies. Run as root (or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# socat: kernel pty pairs for serial tests and the demo; mosquitto: the MQTT 5 broker with mutual TLS;
-# influxdb: a real line-protocol server for the hot-store sink; openssl: provisioning checks;
-# systemd: systemd-analyze, which checks the unit file (verify, security exposure).
-apt-get install -y -qq --no-install-recommends socat mosquitto influxdb openssl ca-certificates systemd >/dev/null
+apt-get install -y -qq --no-install-recommends $(grep -v '^#' scripts/debian-packages.txt) >/dev/null
 # Debian starts packaged services on install; tests start their own instances on free loopback ports.
 if command -v systemctl >/dev/null; then systemctl disable --now mosquitto influxdb >/dev/null 2>&1 || true; fi
 

@@ -426,6 +426,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
         bytes: b.bytes,
         oldestTs: b.oldestTs ?? null,
         newestSeq: b.newestSeq ?? null,
+        lastSeq: b.nextSeq - 1,
         dropped: b.droppedCount,
       },
       publisher: {

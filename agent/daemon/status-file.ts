@@ -36,6 +36,8 @@ export interface AgentStatus {
     bytes: number;
     oldestTs: number | null;
     newestSeq: number | null;
+    /** Highest sequence number ever assigned (the buffer may already have delivered it). */
+    lastSeq: number;
     dropped: number;
   };
   publisher: {

@@ -132,7 +132,7 @@ t.test(
         startedAt: now - 31_000,
         updatedAt: now,
         connection: { state: 'connected', endpoint: '127.0.0.1:18883', lastError: null, since: now - 30_000 },
-        buffer: { depth: 4, bytes: 2048, oldestTs: now - 3000, newestSeq: 60, dropped: 0 },
+        buffer: { depth: 4, bytes: 2048, oldestTs: now - 3000, newestSeq: 60, lastSeq: 60, dropped: 0 },
         publisher: {
           batchesAcked: 9,
           samplesAcked: 56,

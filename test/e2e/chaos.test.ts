@@ -75,11 +75,11 @@ t.test('SIGKILL ×10, broker restarts ×5, serial unplug/replug: nothing lost, g
   const snap = await waitFor(
     async () => {
       const st = await readStatusFile(rig.statusFile).catch(() => undefined);
-      return st && st.updatedAt > snapshotAfter && st.buffer.newestSeq ? st : undefined;
+      return st && st.updatedAt > snapshotAfter && st.buffer.lastSeq > 0 ? st : undefined;
     },
     { what: 'a fresh status file', timeout: 20_000, interval: 100 },
   );
-  const target = snap.buffer.newestSeq as number;
+  const target = snap.buffer.lastSeq;
   await waitFor(
     () => {
       const seen = rig.cloud.seqs();

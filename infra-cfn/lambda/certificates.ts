@@ -2,6 +2,7 @@
  * Device certificates from AWS IoT (DescribeCertificate by certificate id = kid hex), cached per Lambda
  * container. Not-found answers are cached briefly too, so a flood of garbage kids cannot hammer the IoT API.
  */
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { DescribeCertificateCommand, type IoTClient } from '@aws-sdk/client-iot';
 import { IngestError } from './errors.js';
 
@@ -10,6 +11,20 @@ export interface DeviceCertificate {
   readonly pem: string;
   /** IoT status: only ACTIVE certificates may sign. */
   readonly status: string;
+  /**
+   * The certificate's public key, parsed once when fetched (not per record). Only set when the certificate's
+   * SHA-256 fingerprint is its id, which is how AWS IoT names certificates and what the batch kid is.
+   */
+  readonly publicKey: KeyObject | undefined;
+}
+
+function publicKeyIfNamedByFingerprint(id: string, pem: string): KeyObject | undefined {
+  try {
+    const cert = new X509Certificate(pem);
+    return createHash('sha256').update(cert.raw).digest('hex') === id ? cert.publicKey : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface CertificateSource {
@@ -47,7 +62,12 @@ export function createIotCertificateSource(opts: IotCertificateSourceOptions): C
       const out = await opts.iot.send(new DescribeCertificateCommand({ certificateId: id }));
       const d = out.certificateDescription;
       if (!d?.certificatePem) return undefined;
-      return { id, pem: d.certificatePem, status: d.status ?? 'UNKNOWN' };
+      return {
+        id,
+        pem: d.certificatePem,
+        status: d.status ?? 'UNKNOWN',
+        publicKey: publicKeyIfNamedByFingerprint(id, d.certificatePem),
+      };
     } catch (err) {
       const name = (err as { name?: string }).name;
       if (name === 'ResourceNotFoundException' || name === 'InvalidRequestException') return undefined;

@@ -46,7 +46,9 @@ export async function verifyRecord(data: Uint8Array, certs: CertificateSource): 
         inactive = cert.status;
         return undefined;
       }
-      return cert?.pem;
+      // The cached key (fingerprint = id = kid checked once, at lookup) saves parsing the certificate for every
+      // record; a certificate not named by its fingerprint goes through the decoder's own kid check.
+      return cert?.publicKey ?? cert?.pem;
     },
   });
   if (result.ok) return { kind: 'accepted', envelope: env, batch: result.batch, kid: result.kidHex };

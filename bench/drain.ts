@@ -23,13 +23,11 @@ import {
   decodeBatchMessage,
   valueToNumber,
   type SampleInput,
-  type Value,
 } from '../cloud-contract/index.js';
 import { createBatchEncoder } from '../agent/publisher/batch-encoder.js';
 import { createBatchPublisher, type BatchSource } from '../agent/publisher/batch-publisher.js';
 import { createMqttConnection, type MqttConnection } from '../agent/publisher/mqtt-connection.js';
-import { createApartmentModel } from '../drivers/simulator/apartment-model.js';
-import { decodeRegister, encodeRegister } from '../drivers/modbus/codec.js';
+import { readings as weekReadings } from './lib/week.js';
 import type { ModbusProfile } from '../drivers/modbus/profile.js';
 import { eastronSdm630 } from '../drivers/profiles/eastron-sdm630.js';
 import { carloGavazziEm340 } from '../drivers/profiles/carlo-gavazzi-em340.js';
@@ -58,22 +56,8 @@ const profiles: Record<string, ModbusProfile> = { sdm630: eastronSdm630, em340: 
 const teardowns: (() => unknown)[] = [];
 const td = { teardown: (fn: () => unknown) => teardowns.push(fn) };
 
-/** One poll: the apartment model's value, through the register codec exactly as the driver decodes it. */
-function* readings(profile: ModbusProfile, n: number): Generator<SampleInput> {
-  const model = createApartmentModel(42, { start: START });
-  for (let i = 0; i < n; i++) {
-    const t = START + i * 1000;
-    model.advanceTo(t);
-    const ch = model.channels();
-    const values: Record<string, Value> = {};
-    for (const reg of profile.registers) {
-      const d = decodeRegister(reg, encodeRegister(reg, ch[reg.channel] ?? 0));
-      if (d.ok) values[reg.channel] = d.value;
-    }
-    // A poll loop's timestamps jitter by a few ms.
-    yield { meter: 'main', ts: t + ((i * 7919) % 7) - 3, values, flags: 0 };
-  }
-}
+/** One poll per second of the apartment model, decoded as the driver does (bench/lib/week.ts). */
+const readings = (profile: ModbusProfile, n: number) => weekReadings(profile, n, START);
 
 function connect(broker: Broker, dev: DeviceCredentials): MqttConnection {
   // Flow control: the default of createMqttConnection (AwsIotCoreDefaults), deliberately not overridden.

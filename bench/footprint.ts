@@ -7,6 +7,10 @@
  * idling (what any Node daemon costs before doing anything).
  *
  *   npm run bench:footprint -- --minutes 10
+ *
+ * `--backlog N` first fills the agent's buffer with N samples (1 Hz SDM630 readings, as after N seconds offline)
+ * and reports how long the agent takes to drain them and its peak RSS meanwhile — the memory a box needs to
+ * come back from a long outage.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,7 +21,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { startMosquittoBroker } from '../agent/demo/mosquitto.js';
 import { startSocatPty } from '../agent/demo/pty.js';
+import { openLevelBuffer } from '../buffer/index.js';
+import { eastronSdm630 } from '../drivers/profiles/eastron-sdm630.js';
 import { startModbusSimulator } from '../drivers/index.js';
+import { readings } from './lib/week.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const arg = (name: string, dflt: number) => {
@@ -26,6 +33,7 @@ const arg = (name: string, dflt: number) => {
 };
 const minutes = arg('minutes', 10);
 const sampleEveryMs = arg('every', 5) * 1000;
+const backlog = arg('backlog', 0);
 const TICK = 100; // USER_HZ on Linux
 
 interface ProcSample {
@@ -72,11 +80,12 @@ function summarise(samples: ProcSample[], durationMs: number) {
   };
 }
 
-async function watch(child: ChildProcess, ms: number): Promise<ProcSample[]> {
+async function watch(child: ChildProcess, ms: number, onSample?: () => Promise<void>): Promise<ProcSample[]> {
   const out: ProcSample[] = [];
   const end = Date.now() + ms;
   while (Date.now() < end && child.exitCode === null) {
     out.push(await procSample(child.pid as number));
+    await onSample?.();
     await delay(Math.min(sampleEveryMs, Math.max(0, end - Date.now())));
   }
   return out;
@@ -128,6 +137,23 @@ log: { level: warn }
 `,
     );
 
+    let fillMs = 0;
+    if (backlog > 0) {
+      const t0 = Date.now();
+      const buf = await openLevelBuffer({ path: join(dir, 'buffer'), maxSize: Infinity });
+      let chunk = [];
+      for (const s of readings(eastronSdm630, backlog, Date.now() - backlog * 1000, 'main')) {
+        chunk.push(s);
+        if (chunk.length === 1000) {
+          await buf.append(chunk);
+          chunk = [];
+        }
+      }
+      if (chunk.length > 0) await buf.append(chunk);
+      await buf.close();
+      fillMs = Date.now() - t0;
+      console.log(`backlog: ${backlog} samples written to the buffer in ${(fillMs / 1000).toFixed(1)} s`);
+    }
     const durationMs = minutes * 60_000;
     console.log(
       `footprint: 3 meters at 1 Hz, publishing to Mosquitto (mTLS), ${minutes} min; sampling every ${sampleEveryMs / 1000} s`,
@@ -139,9 +165,20 @@ log: { level: warn }
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     cleanups.push(async () => agent.kill('SIGKILL'));
-    await delay(5_000); // warm-up before the first sample: start-up is not steady state
+    const agentStarted = Date.now();
+    let drainedAfterMs: number | undefined;
+    const statusFile = join(dir, 'status.json');
+    const checkDrain = async () => {
+      if (backlog === 0 || drainedAfterMs !== undefined) return;
+      const st = JSON.parse(await readFile(statusFile, 'utf8').catch(() => '{}')) as {
+        buffer?: { depth: number };
+      };
+      if (st.buffer && st.buffer.depth < 100) drainedAfterMs = Date.now() - agentStarted;
+    };
+    // Warm-up before the first sample (start-up is not steady state) — except when draining, which starts at once.
+    if (backlog === 0) await delay(5_000);
     const [a, b] = await Promise.all([
-      watch(agent, durationMs),
+      watch(agent, durationMs, checkDrain),
       watch(baseline, Math.min(durationMs, 60_000)),
     ]);
     const status = JSON.parse(await readFile(join(dir, 'status.json'), 'utf8')) as {
@@ -164,6 +201,10 @@ log: { level: warn }
     console.log(
       `published ${status.publisher.samplesAcked} samples in ${status.publisher.batchesAcked} batches; polls: ${status.meters.map((m) => `${m.id} ${m.polls} (${m.failures} failed)`).join(', ')}`,
     );
+    if (backlog > 0)
+      console.log(
+        `backlog of ${backlog} samples drained in ${drainedAfterMs === undefined ? 'MORE than the run' : `${(drainedAfterMs / 1000).toFixed(1)} s`} (from agent start); peak RSS ${agentFig.peakRssMiB} MiB`,
+      );
     console.log(
       'RESULT ' +
         JSON.stringify({
@@ -175,6 +216,9 @@ log: { level: warn }
           samplesPublished: status.publisher.samplesAcked,
           batches: status.publisher.batchesAcked,
           samplesPerMinute: +(status.publisher.samplesAcked / minutes).toFixed(1),
+          ...(backlog > 0
+            ? { backlog, backlogFillMs: fillMs, backlogDrainedMs: drainedAfterMs ?? null }
+            : {}),
         }),
     );
   } finally {

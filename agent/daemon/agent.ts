@@ -7,7 +7,8 @@
  * health goes to the health topic every `health.interval`; the status file is rewritten every few seconds.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ReadingBuffer } from '../../buffer/index.js';
 import { openLevelBuffer } from '../../buffer/index.js';
@@ -36,6 +37,7 @@ import { createNotifier, watchdogIntervalMs, type Env } from '../runtime/sd-noti
 import { createWatchdog } from '../runtime/watchdog.js';
 import { createClockKeeper, type ClockKeeper } from '../time/clock.js';
 import { packageVersion } from '../version.js';
+import { openEventQueue } from './event-queue.js';
 import { createPoller, type Poller } from './poller.js';
 import { writeStatusFile, type AgentStatus, type MeterStatus } from './status-file.js';
 
@@ -85,8 +87,10 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
     if (recentErrors.length > MAX_RECENT_ERRORS) recentErrors.shift();
   };
 
-  // ---- events: logged always, published when connected (bounded in-memory queue, oldest dropped first)
-  const eventQueue: EventV1[] = [];
+  // ---- events: logged always, published when connected; the queue is on disk next to the buffer so an event
+  // raised just before a crash is still published after the restart (bounded, oldest dropped first)
+  await mkdir(dirname(config.buffer.path), { recursive: true });
+  const eventQueue = await openEventQueue(join(dirname(config.buffer.path), 'events.jsonl'), MAX_EVENT_QUEUE);
   let eventCounter = 0;
   let connection: MqttConnection | undefined;
   let flushingEvents = false;
@@ -94,8 +98,8 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
     if (!connection?.connected || flushingEvents || !config.cloud) return;
     flushingEvents = true;
     try {
-      while (eventQueue.length > 0 && connection.connected) {
-        const ev = eventQueue[0] as EventV1;
+      while (eventQueue.items.length > 0 && connection.connected) {
+        const ev = eventQueue.items[0] as EventV1;
         const res = await connection.publish(eventTopic(config.thing), encodeEvent(ev));
         if (!res.ok) break;
         eventQueue.shift();
@@ -124,7 +128,6 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
     const level = severity === 'error' ? 'error' : severity === 'warning' ? 'warn' : 'info';
     log[level]({ event, data }, message);
     eventQueue.push(ev);
-    if (eventQueue.length > MAX_EVENT_QUEUE) eventQueue.shift();
     void flushEvents();
   };
 
@@ -553,6 +556,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
         await writeStatus();
         await connection?.stop();
         await buffer.close();
+        await eventQueue.flushed();
         watchdog.stop();
         await notifier.close();
         log.info('meterlink stopped');

@@ -6,6 +6,7 @@
  * (an Eastron SDM630 with float32 registers and a Carlo Gavazzi EM340 with scaled integers on one box).
  */
 import t, { type Test } from 'tap';
+import { endAfterMqtt } from '../harness/exit.js';
 import { mqtt5 } from 'aws-iot-device-sdk-v2';
 import { openLevelBuffer, type ReadingBuffer } from '../../buffer/index.js';
 import {
@@ -266,7 +267,7 @@ function checkValues(
   t.same(bad, [], 'every value bit-exact (type, exponent, mantissa bits), ts, flags, missing');
 }
 
-t.test(
+await t.test(
   'a backlog drains through the real buffer, encoder and broker; the cloud verifies every batch',
   async (t) => {
     const N = 24_000;
@@ -309,7 +310,7 @@ t.test(
   },
 );
 
-t.test(
+await t.test(
   'broker SIGKILLed and restarted 3 times mid-drain with the real parts: nothing lost, duplicates only of in-flight batches, order kept',
   async (t) => {
     const N = 30_000;
@@ -373,30 +374,38 @@ t.test(
   },
 );
 
-t.test('the encoder reports only what the message carries; unencodable samples are reported', async (t) => {
-  const ca = await makeCa('encoder test CA');
-  const dev = await issueCert(ca, { cn: THING });
-  const told: number[] = [];
-  const encode = createBatchEncoder({
-    device: THING,
-    privateKey: dev.keyPem,
-    certDer: dev.certDer,
-    onUnencodable: (seq) => told.push(seq),
-  });
-  const samples: Sample[] = backlog(3000).map((s, i) => ({ ...s, seq: i + 1 }));
-  // A budget that holds only part of the range: the count is what the message carries, and it verifies.
-  const part = await encode(samples, 4096);
-  t.ok(part.count > 0 && part.count < samples.length, `${part.count} samples in a 4 KiB batch`);
-  t.ok(part.payload.length <= 4096);
-  const r = await decodeBatchMessage(part.payload, { resolveKey: () => dev.certDer });
-  t.equal(r.ok && r.batch.samples.length, part.count, 'the message carries exactly `count` samples');
-  // An invalid sample ends the batch before it and is then reported on its own.
-  const bad = { ...samples[3], values: { 'Bad Name': { type: 'int', mantissa: 1, exponent: 0 } } } as Sample;
-  const withBad = [...samples.slice(0, 3), bad, ...samples.slice(4, 10)];
-  t.equal((await encode(withBad, 128_000)).count, 3, 'the batch stops before the invalid sample');
-  t.same(await encode(withBad.slice(3), 128_000), { payload: new Uint8Array(0), count: 0 });
-  t.same(told, [4], 'the invalid sample was reported');
-  // Nothing to encode, or a budget below any batch: nothing taken.
-  t.equal((await encode([], 128_000)).count, 0);
-  t.equal((await encode(samples, 100)).count, 0);
-});
+await t.test(
+  'the encoder reports only what the message carries; unencodable samples are reported',
+  async (t) => {
+    const ca = await makeCa('encoder test CA');
+    const dev = await issueCert(ca, { cn: THING });
+    const told: number[] = [];
+    const encode = createBatchEncoder({
+      device: THING,
+      privateKey: dev.keyPem,
+      certDer: dev.certDer,
+      onUnencodable: (seq) => told.push(seq),
+    });
+    const samples: Sample[] = backlog(3000).map((s, i) => ({ ...s, seq: i + 1 }));
+    // A budget that holds only part of the range: the count is what the message carries, and it verifies.
+    const part = await encode(samples, 4096);
+    t.ok(part.count > 0 && part.count < samples.length, `${part.count} samples in a 4 KiB batch`);
+    t.ok(part.payload.length <= 4096);
+    const r = await decodeBatchMessage(part.payload, { resolveKey: () => dev.certDer });
+    t.equal(r.ok && r.batch.samples.length, part.count, 'the message carries exactly `count` samples');
+    // An invalid sample ends the batch before it and is then reported on its own.
+    const bad = {
+      ...samples[3],
+      values: { 'Bad Name': { type: 'int', mantissa: 1, exponent: 0 } },
+    } as Sample;
+    const withBad = [...samples.slice(0, 3), bad, ...samples.slice(4, 10)];
+    t.equal((await encode(withBad, 128_000)).count, 3, 'the batch stops before the invalid sample');
+    t.same(await encode(withBad.slice(3), 128_000), { payload: new Uint8Array(0), count: 0 });
+    t.same(told, [4], 'the invalid sample was reported');
+    // Nothing to encode, or a budget below any batch: nothing taken.
+    t.equal((await encode([], 128_000)).count, 0);
+    t.equal((await encode(samples, 100)).count, 0);
+  },
+);
+
+await endAfterMqtt(t);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { endAfterMqtt } from '../harness/exit.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
@@ -130,41 +131,44 @@ function strict(conn: MqttConnection): MqttConnection {
   });
 }
 
-t.test('a backlog drains in order with a window in flight; the source is empty afterwards', async (t) => {
-  const broker = await startMosquitto(t);
-  const sub = await subscriber(t, broker, TOPIC);
-  const dev = await broker.deviceCert(THING);
-  const conn = connection(t, broker, dev);
-  const { source, rows } = memorySource(3000);
-  const events: PublisherEvent[] = [];
-  const pub = createBatchPublisher({
-    source,
-    connection: strict(conn),
-    encode: testEncoder(),
-    topic: TOPIC,
-    maxBytes: 4000,
-    window: 4,
-    onEvent: (e) => events.push(e),
-  });
-  conn.start();
-  pub.start();
-  t.teardown(() => pub.stop(1000));
-  await pub.whenAcked(3000);
-  await waitFor(() => sub.received.flatMap((m) => decodeTest(m.payload)).length >= 3000, {
-    what: 'all samples at the subscriber',
-  });
-  const seqs = sub.received.flatMap((m) => decodeTest(m.payload));
-  t.same(
-    seqs,
-    Array.from({ length: 3000 }, (_, i) => i + 1),
-    'every sample once, in order',
-  );
-  t.equal(rows.size, 0, 'everything acknowledged was deleted');
-  t.equal(pub.stats().batchesAcked, 30, '100 samples of 40 B per 4000 B batch');
-  t.ok(events.every((e) => e.type === 'acked'));
-});
+await t.test(
+  'a backlog drains in order with a window in flight; the source is empty afterwards',
+  async (t) => {
+    const broker = await startMosquitto(t);
+    const sub = await subscriber(t, broker, TOPIC);
+    const dev = await broker.deviceCert(THING);
+    const conn = connection(t, broker, dev);
+    const { source, rows } = memorySource(3000);
+    const events: PublisherEvent[] = [];
+    const pub = createBatchPublisher({
+      source,
+      connection: strict(conn),
+      encode: testEncoder(),
+      topic: TOPIC,
+      maxBytes: 4000,
+      window: 4,
+      onEvent: (e) => events.push(e),
+    });
+    conn.start();
+    pub.start();
+    t.teardown(() => pub.stop(1000));
+    await pub.whenAcked(3000);
+    await waitFor(() => sub.received.flatMap((m) => decodeTest(m.payload)).length >= 3000, {
+      what: 'all samples at the subscriber',
+    });
+    const seqs = sub.received.flatMap((m) => decodeTest(m.payload));
+    t.same(
+      seqs,
+      Array.from({ length: 3000 }, (_, i) => i + 1),
+      'every sample once, in order',
+    );
+    t.equal(rows.size, 0, 'everything acknowledged was deleted');
+    t.equal(pub.stats().batchesAcked, 30, '100 samples of 40 B per 4000 B batch');
+    t.ok(events.every((e) => e.type === 'acked'));
+  },
+);
 
-t.test(
+await t.test(
   'broker SIGKILLed and restarted mid-drain, 3 times: nothing lost, duplicates only of in-flight batches, order kept',
   async (t) => {
     const broker = await startMosquitto(t);
@@ -240,7 +244,7 @@ t.test(
   },
 );
 
-t.test(
+await t.test(
   'connection errors are clear and nothing is deleted: wrong CA, unknown CA, expired cert',
   async (t) => {
     const broker = await startMosquitto(t);
@@ -297,7 +301,7 @@ t.test(
   },
 );
 
-t.test('PUBACK "not authorized" pauses publishing and reports it; nothing is deleted', async (t) => {
+await t.test('PUBACK "not authorized" pauses publishing and reports it; nothing is deleted', async (t) => {
   const aclDir = await tempDir(t);
   const acl = join(aclDir, 'acl');
   await writeFile(
@@ -326,38 +330,41 @@ t.test('PUBACK "not authorized" pauses publishing and reports it; nothing is del
   t.equal(rows.size, 100, 'nothing deleted');
 });
 
-t.test('batches shrink to the maximum packet size the broker announces, and all are delivered', async (t) => {
-  const broker = await startMosquitto(t, { extraConfig: ['max_packet_size 3000'] });
-  const sub = await subscriber(t, broker, TOPIC);
-  const dev = await broker.deviceCert(THING);
-  const conn = connection(t, broker, dev);
-  const { source, rows } = memorySource(400);
-  const events: PublisherEvent[] = [];
-  const pub = createBatchPublisher({
-    source,
-    connection: strict(conn),
-    encode: testEncoder(),
-    topic: TOPIC,
-    maxBytes: 8000,
-    onEvent: (e) => events.push(e),
-  });
-  conn.start();
-  pub.start();
-  t.teardown(() => pub.stop(100));
-  await pub.whenAcked(400);
-  const acked = events.filter((e) => e.type === 'acked');
-  t.ok(acked.length >= 400 / 73, 'several small batches');
-  t.ok(
-    acked.every((e) => e.type === 'acked' && e.bytes + TOPIC.length + 25 <= 3000),
-    'every batch fits the maximum packet size the broker announced',
-  );
-  t.equal(rows.size, 0);
-  await waitFor(() => new Set(sub.received.flatMap((m) => decodeTest(m.payload))).size === 400, {
-    what: 'all 400 delivered',
-  });
-});
+await t.test(
+  'batches shrink to the maximum packet size the broker announces, and all are delivered',
+  async (t) => {
+    const broker = await startMosquitto(t, { extraConfig: ['max_packet_size 3000'] });
+    const sub = await subscriber(t, broker, TOPIC);
+    const dev = await broker.deviceCert(THING);
+    const conn = connection(t, broker, dev);
+    const { source, rows } = memorySource(400);
+    const events: PublisherEvent[] = [];
+    const pub = createBatchPublisher({
+      source,
+      connection: strict(conn),
+      encode: testEncoder(),
+      topic: TOPIC,
+      maxBytes: 8000,
+      onEvent: (e) => events.push(e),
+    });
+    conn.start();
+    pub.start();
+    t.teardown(() => pub.stop(100));
+    await pub.whenAcked(400);
+    const acked = events.filter((e) => e.type === 'acked');
+    t.ok(acked.length >= 400 / 73, 'several small batches');
+    t.ok(
+      acked.every((e) => e.type === 'acked' && e.bytes + TOPIC.length + 25 <= 3000),
+      'every batch fits the maximum packet size the broker announced',
+    );
+    t.equal(rows.size, 0);
+    await waitFor(() => new Set(sub.received.flatMap((m) => decodeTest(m.payload))).size === 400, {
+      what: 'all 400 delivered',
+    });
+  },
+);
 
-t.test('Basic Ingest topics ($aws/rules/...) work through the same publisher', async (t) => {
+await t.test('Basic Ingest topics ($aws/rules/...) work through the same publisher', async (t) => {
   const broker = await startMosquitto(t);
   const topic = `$aws/rules/meterlink_ingest/meterlink/v1/${THING}/batch`;
   const sub = await subscriber(t, broker, topic);
@@ -379,49 +386,54 @@ t.test('Basic Ingest topics ($aws/rules/...) work through the same publisher', a
   t.equal(sub.received[0]?.topic, topic);
 });
 
-t.test('port 443: the client offers ALPN x-amzn-mqtt-ca and speaks MQTT after the handshake', async (t) => {
-  const dir = await tempDir(t);
-  const ca = await makeCa('alpn test');
-  const server = await issueCert(ca, {
-    cn: 'localhost',
-    dns: ['localhost'],
-    ips: ['127.0.0.1'],
-    server: true,
-  });
-  const dev = await writeIssued(dir, 'dev', await issueCert(ca, { cn: THING }));
-  const caFile = join(dir, 'ca.crt');
-  await writeFile(caFile, ca.certPem);
-  const port = await freePort();
-  let offered: string[] = [];
-  const firstByte = new Promise<number>((resolve) => {
-    const srv = createTlsServer(
-      {
-        key: server.keyPem,
-        cert: server.certPem,
-        ca: ca.certPem,
-        requestCert: true,
-        rejectUnauthorized: true,
-        ALPNCallback: ({ protocols }) => {
-          offered = protocols;
-          return protocols.includes('x-amzn-mqtt-ca') ? 'x-amzn-mqtt-ca' : undefined;
+await t.test(
+  'port 443: the client offers ALPN x-amzn-mqtt-ca and speaks MQTT after the handshake',
+  async (t) => {
+    const dir = await tempDir(t);
+    const ca = await makeCa('alpn test');
+    const server = await issueCert(ca, {
+      cn: 'localhost',
+      dns: ['localhost'],
+      ips: ['127.0.0.1'],
+      server: true,
+    });
+    const dev = await writeIssued(dir, 'dev', await issueCert(ca, { cn: THING }));
+    const caFile = join(dir, 'ca.crt');
+    await writeFile(caFile, ca.certPem);
+    const port = await freePort();
+    let offered: string[] = [];
+    const firstByte = new Promise<number>((resolve) => {
+      const srv = createTlsServer(
+        {
+          key: server.keyPem,
+          cert: server.certPem,
+          ca: ca.certPem,
+          requestCert: true,
+          rejectUnauthorized: true,
+          ALPNCallback: ({ protocols }) => {
+            offered = protocols;
+            return protocols.includes('x-amzn-mqtt-ca') ? 'x-amzn-mqtt-ca' : undefined;
+          },
         },
-      },
-      (sock) => sock.once('data', (b: Buffer) => resolve(b[0] ?? -1)),
-    );
-    srv.listen(port, '127.0.0.1');
-    t.teardown(() => srv.close());
-  });
-  const conn = createMqttConnection({
-    thing: THING,
-    endpoint: '127.0.0.1',
-    port,
-    caFile,
-    certFile: dev.cert,
-    keyFile: dev.key,
-    minReconnectDelayMs: 1000,
-  });
-  t.teardown(() => conn.stop());
-  conn.start();
-  t.equal((await firstByte) >> 4, 1, 'the first packet after the TLS handshake is an MQTT CONNECT');
-  t.ok(offered.includes('x-amzn-mqtt-ca'), `ALPN offered: ${offered.join(',')}`);
-});
+        (sock) => sock.once('data', (b: Buffer) => resolve(b[0] ?? -1)),
+      );
+      srv.listen(port, '127.0.0.1');
+      t.teardown(() => srv.close());
+    });
+    const conn = createMqttConnection({
+      thing: THING,
+      endpoint: '127.0.0.1',
+      port,
+      caFile,
+      certFile: dev.cert,
+      keyFile: dev.key,
+      minReconnectDelayMs: 1000,
+    });
+    t.teardown(() => conn.stop());
+    conn.start();
+    t.equal((await firstByte) >> 4, 1, 'the first packet after the TLS handshake is an MQTT CONNECT');
+    t.ok(offered.includes('x-amzn-mqtt-ca'), `ALPN offered: ${offered.join(',')}`);
+  },
+);
+
+await endAfterMqtt(t);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { endAfterMqtt } from '../harness/exit.js';
 import { valueToNumber } from '../../cloud-contract/index.js';
 import { runCliCaptured, spawnMeterlink } from '../harness/cli.js';
 import { waitFor } from '../harness/wait.js';
@@ -6,7 +7,7 @@ import { startRig, THING } from './helpers.js';
 
 const frozenAt = Date.UTC(2026, 0, 15, 12);
 
-t.test(
+await t.test(
   'simulator on a pty → meterlink run → Mosquitto (mTLS) → subscriber: values equal what was served',
   async (t) => {
     const rig = await startRig(t, { frozenAt });
@@ -62,7 +63,7 @@ t.test(
   },
 );
 
-t.test('a bad config exits 78 with the problems listed, before touching anything', async (t) => {
+await t.test('a bad config exits 78 with the problems listed, before touching anything', async (t) => {
   const rig = await startRig(t);
   const { writeFile } = await import('node:fs/promises');
   await writeFile(
@@ -75,3 +76,5 @@ t.test('a bad config exits 78 with the problems listed, before touching anything
   t.match(agent.output(), /baud/);
   t.match(agent.output(), /cloud/);
 });
+
+await endAfterMqtt(t);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { endAfterMqtt } from '../harness/exit.js';
 import { writeFile } from 'node:fs/promises';
 import { QualityFlag } from '../../cloud-contract/index.js';
 import { startDsmrEmitter } from '../../drivers/index.js';
@@ -7,7 +8,7 @@ import { startPtyPair } from '../harness/pty.js';
 import { waitFor } from '../harness/wait.js';
 import { startRig } from './helpers.js';
 
-t.test(
+await t.test(
   'samples taken before the clock synchronised are held, then shipped re-timed and flagged corrected',
   async (t) => {
     const rig = await startRig(t, { synced: false });
@@ -60,7 +61,7 @@ t.test(
   },
 );
 
-t.test('a DSMR meter swapped for another (new equipment id) is reported as meter_swap', async (t) => {
+await t.test('a DSMR meter swapped for another (new equipment id) is reported as meter_swap', async (t) => {
   const p1 = await startPtyPair(t);
   let emitter = await startDsmrEmitter({
     path: p1.a,
@@ -94,3 +95,5 @@ t.test('a DSMR meter swapped for another (new equipment id) is reported as meter
   t.match(swap, { event: 'meter_swap', data: { meter: 'grid' } });
   t.not((swap.data as { oldSerial: string }).oldSerial, (swap.data as { newSerial: string }).newSerial);
 });
+
+await endAfterMqtt(t);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { endAfterMqtt } from './exit.js';
 import { once } from 'node:events';
 import { mqtt5 } from 'aws-iot-device-sdk-v2';
 import { startMosquitto } from './mosquitto.js';
@@ -7,7 +8,7 @@ import { issueCert, makeCa, writeIssued } from './pki.js';
 import { tempDir } from './tmp.js';
 import { canConnect } from './net.js';
 
-t.test(
+await t.test(
   'a device with a valid certificate connects over MQTT 5 and round-trips a QoS 1 message',
   async (t) => {
     const broker = await startMosquitto(t);
@@ -38,7 +39,7 @@ t.test(
   },
 );
 
-t.test('a certificate from another CA is refused', async (t) => {
+await t.test('a certificate from another CA is refused', async (t) => {
   const broker = await startMosquitto(t);
   const dir = await tempDir(t);
   const rogueCa = await makeCa('rogue CA');
@@ -55,7 +56,7 @@ t.test('a certificate from another CA is refused', async (t) => {
   t.equal(outcome.ok, false, 'connection refused');
 });
 
-t.test('a client without a certificate is refused', async (t) => {
+await t.test('a client without a certificate is refused', async (t) => {
   const broker = await startMosquitto(t);
   const c = testClient({ ...broker, caFile: broker.caFile, clientId: 'nobody' });
   t.teardown(() => c.close());
@@ -63,7 +64,7 @@ t.test('a client without a certificate is refused', async (t) => {
   t.equal(outcome.ok, false, 'connection refused');
 });
 
-t.test('the broker can be killed and restarted on the same port', async (t) => {
+await t.test('the broker can be killed and restarted on the same port', async (t) => {
   const broker = await startMosquitto(t);
   const dev = await broker.deviceCert('box-1');
   await broker.kill();
@@ -81,3 +82,5 @@ t.test('the broker can be killed and restarted on the same port', async (t) => {
   t.teardown(() => c.close());
   t.same(await c.connect(), { ok: true }, 'connects after restart');
 });
+
+await endAfterMqtt(t);

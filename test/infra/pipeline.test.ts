@@ -7,6 +7,7 @@
  * agent (`meterlink run` reading a simulated SDM630 over a pty) as the box.
  */
 import t from 'tap';
+import { endAfterMqtt } from '../harness/exit.js';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import {
   AttachThingPrincipalCommand,
@@ -77,7 +78,7 @@ async function startForwarder(t: Teardown, broker: Broker, iot: IoTClient, kines
   return { forwarded: () => forwarded, settled: () => Promise.all(pending) };
 }
 
-t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) => {
+await t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) => {
   const [moto, broker] = await Promise.all([startMotoValidCerts(t), startMosquitto(t)]);
   const cfg = { endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials };
   const iot = new IoTClient(cfg);
@@ -153,57 +154,62 @@ t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) 
   }
 });
 
-t.test('the real agent: meterlink run → Mosquitto → forwarder → Kinesis → ingest → DynamoDB', async (t) => {
-  const rig = await startRig(t, { frozenAt: Date.UTC(2026, 0, 15, 12), maxDelay: '300ms' });
-  const moto = await startMotoValidCerts(t);
-  const cfg = { endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials };
-  const iot = new IoTClient(cfg);
-  const kinesis = new KinesisClient({ ...cfg, requestHandler: new NodeHttpHandler() });
-  const ddb = new DynamoDBClient(cfg);
-  t.teardown(() => [iot, kinesis, ddb].forEach((c) => c.destroy()));
-  await createSamplesTable(ddb);
-  const streamArn = await createStream(kinesis, 'batches');
-  const reg = await iot.send(
-    new RegisterCertificateWithoutCACommand({ certificatePem: rig.device.certPem, status: 'ACTIVE' }),
-  );
-  await iot.send(new CreateThingCommand({ thingName: THING }));
-  await iot.send(new AttachThingPrincipalCommand({ thingName: THING, principal: reg.certificateArn }));
-  const fwd = await startForwarder(t, rig.broker, iot, kinesis);
+await t.test(
+  'the real agent: meterlink run → Mosquitto → forwarder → Kinesis → ingest → DynamoDB',
+  async (t) => {
+    const rig = await startRig(t, { frozenAt: Date.UTC(2026, 0, 15, 12), maxDelay: '300ms' });
+    const moto = await startMotoValidCerts(t);
+    const cfg = { endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials };
+    const iot = new IoTClient(cfg);
+    const kinesis = new KinesisClient({ ...cfg, requestHandler: new NodeHttpHandler() });
+    const ddb = new DynamoDBClient(cfg);
+    t.teardown(() => [iot, kinesis, ddb].forEach((c) => c.destroy()));
+    await createSamplesTable(ddb);
+    const streamArn = await createStream(kinesis, 'batches');
+    const reg = await iot.send(
+      new RegisterCertificateWithoutCACommand({ certificatePem: rig.device.certPem, status: 'ACTIVE' }),
+    );
+    await iot.send(new CreateThingCommand({ thingName: THING }));
+    await iot.send(new AttachThingPrincipalCommand({ thingName: THING, principal: reg.certificateArn }));
+    const fwd = await startForwarder(t, rig.broker, iot, kinesis);
 
-  const agent = spawnMeterlink(['run', '--config', rig.configFile]);
-  t.teardown(() => agent.kill('SIGKILL'));
-  await waitFor(() => fwd.forwarded() >= 8, { what: 'eight batches from the agent', timeout: 60_000 });
-  await agent.kill('SIGTERM');
-  t.equal(agent.child.exitCode, 0);
-  await fwd.settled();
+    const agent = spawnMeterlink(['run', '--config', rig.configFile]);
+    t.teardown(() => agent.kill('SIGKILL'));
+    await waitFor(() => fwd.forwarded() >= 8, { what: 'eight batches from the agent', timeout: 60_000 });
+    await agent.kill('SIGTERM');
+    t.equal(agent.child.exitCode, 0);
+    await fwd.settled();
 
-  const handler = createIngestHandler({
-    sink: createDynamoDbSink({ client: ddb, table: 'samples', retentionDays: 30 }),
-    certs: createIotCertificateSource({ iot }),
-    log: () => {},
-  });
-  const event = await readEvent(kinesis, 'batches', streamArn);
-  t.equal(event.Records.length, fwd.forwarded());
-  t.same(await handler(event), { batchItemFailures: [] });
-  t.match(handler.last(), { rejected: 0 });
-  // The same records again (a Lambda retry, or the device re-sending): nothing changes.
-  t.same(await handler(event), { batchItemFailures: [] });
+    const handler = createIngestHandler({
+      sink: createDynamoDbSink({ client: ddb, table: 'samples', retentionDays: 30 }),
+      certs: createIotCertificateSource({ iot }),
+      log: () => {},
+    });
+    const event = await readEvent(kinesis, 'batches', streamArn);
+    t.equal(event.Records.length, fwd.forwarded());
+    t.same(await handler(event), { batchItemFailures: [] });
+    t.match(handler.last(), { rejected: 0 });
+    // The same records again (a Lambda retry, or the device re-sending): nothing changes.
+    t.same(await handler(event), { batchItemFailures: [] });
 
-  const items = (await ddb.send(new ScanCommand({ TableName: 'samples' }))).Items ?? [];
-  const seqs = items.map((i) => Number(i.seq?.N)).sort((a, b) => a - b);
-  t.ok(seqs.length >= 8, `${seqs.length} samples stored`);
-  t.same(
-    seqs,
-    Array.from({ length: seqs.length }, (_, i) => i + 1),
-    'every sample from seq 1 on, each once',
-  );
-  const expected = rig.sim.unit(1).expected();
-  for (const it of items) {
-    const values = Object.fromEntries(Object.entries(it.values?.M ?? {}).map(([k, v]) => [k, Number(v.N)]));
-    for (const [ch, v] of Object.entries(values))
-      if (ch in expected && expected[ch] !== v)
-        t.fail(`seq ${it.seq?.N} ${ch}: stored ${v}, meter served ${expected[ch]}`);
-    t.equal(it.meter?.S, 'main');
-  }
-  t.equal(Object.keys(items[0]?.values?.M ?? {}).length >= 15, true, 'the SDM630 channels are stored');
-});
+    const items = (await ddb.send(new ScanCommand({ TableName: 'samples' }))).Items ?? [];
+    const seqs = items.map((i) => Number(i.seq?.N)).sort((a, b) => a - b);
+    t.ok(seqs.length >= 8, `${seqs.length} samples stored`);
+    t.same(
+      seqs,
+      Array.from({ length: seqs.length }, (_, i) => i + 1),
+      'every sample from seq 1 on, each once',
+    );
+    const expected = rig.sim.unit(1).expected();
+    for (const it of items) {
+      const values = Object.fromEntries(Object.entries(it.values?.M ?? {}).map(([k, v]) => [k, Number(v.N)]));
+      for (const [ch, v] of Object.entries(values))
+        if (ch in expected && expected[ch] !== v)
+          t.fail(`seq ${it.seq?.N} ${ch}: stored ${v}, meter served ${expected[ch]}`);
+      t.equal(it.meter?.S, 'main');
+    }
+    t.equal(Object.keys(items[0]?.values?.M ?? {}).length >= 15, true, 'the SDM630 channels are stored');
+  },
+);
+
+await endAfterMqtt(t);

@@ -11,7 +11,7 @@ import { startMoto } from '../harness/moto.js';
 import { freePort } from '../harness/net.js';
 import { tempDir, type Teardown } from '../harness/tmp.js';
 import { waitFor } from '../harness/wait.js';
-import { collectGarbage } from './gc.js';
+import { endAfterMqtt } from '../harness/exit.js';
 import { startResponder, type Responder } from './fleet-responder.js';
 
 const CONFIG = `# hand-written
@@ -408,6 +408,4 @@ await t.test('provisioning against Mosquitto', async (t) => {
 
 // aws-crt frees a closed native MQTT client, and lets the process exit, only once the client object is
 // garbage collected, which an idle process may put off indefinitely. Every client here is closed by now.
-await collectGarbage();
-t.end();
-setImmediate(() => process.exit());
+await endAfterMqtt(t);

@@ -131,6 +131,29 @@ function strict(conn: MqttConnection): MqttConnection {
   });
 }
 
+/** A publisher over an in-memory source of `n` samples on `conn`, started, stopped on teardown. */
+function startPublishing(
+  t: Teardown,
+  conn: MqttConnection,
+  n: number,
+  opts: Omit<Parameters<typeof createBatchPublisher>[0], 'source' | 'connection' | 'encode'>,
+  stopDeadlineMs: number,
+) {
+  const { source, rows } = memorySource(n);
+  const events: PublisherEvent[] = [];
+  const pub = createBatchPublisher({
+    source,
+    connection: conn,
+    encode: testEncoder(),
+    onEvent: (e) => events.push(e),
+    ...opts,
+  });
+  conn.start();
+  pub.start();
+  t.teardown(() => pub.stop(stopDeadlineMs));
+  return { rows, events, pub };
+}
+
 await t.test(
   'a backlog drains in order with a window in flight; the source is empty afterwards',
   async (t) => {
@@ -138,20 +161,13 @@ await t.test(
     const sub = await subscriber(t, broker, TOPIC);
     const dev = await broker.deviceCert(THING);
     const conn = connection(t, broker, dev);
-    const { source, rows } = memorySource(3000);
-    const events: PublisherEvent[] = [];
-    const pub = createBatchPublisher({
-      source,
-      connection: strict(conn),
-      encode: testEncoder(),
-      topic: TOPIC,
-      maxBytes: 4000,
-      window: 4,
-      onEvent: (e) => events.push(e),
-    });
-    conn.start();
-    pub.start();
-    t.teardown(() => pub.stop(1000));
+    const { rows, events, pub } = startPublishing(
+      t,
+      strict(conn),
+      3000,
+      { topic: TOPIC, maxBytes: 4000, window: 4 },
+      1000,
+    );
     await pub.whenAcked(3000);
     await waitFor(() => sub.received.flatMap((m) => decodeTest(m.payload)).length >= 3000, {
       what: 'all samples at the subscriber',
@@ -176,22 +192,13 @@ await t.test(
     const dev = await broker.deviceCert(THING);
     const conn = connection(t, broker, dev);
     const N = 20_000;
-    const { source, rows } = memorySource(N);
-    const events: PublisherEvent[] = [];
-    const pub = createBatchPublisher({
-      source,
-      connection: strict(conn),
-      encode: testEncoder(),
-      topic: TOPIC,
-      maxBytes: 2000,
-      window: 6,
-      retryBaseMs: 20,
-      retryMaxMs: 200,
-      onEvent: (e) => events.push(e),
-    });
-    conn.start();
-    pub.start();
-    t.teardown(() => pub.stop(1000));
+    const { rows, events, pub } = startPublishing(
+      t,
+      strict(conn),
+      N,
+      { topic: TOPIC, maxBytes: 2000, window: 6, retryBaseMs: 20, retryMaxMs: 200 },
+      1000,
+    );
 
     for (let k = 1; k <= 3; k++) {
       const target = Math.floor((N * k) / 4);
@@ -311,18 +318,13 @@ await t.test('PUBACK "not authorized" pauses publishing and reports it; nothing 
   const broker = await startMosquitto(t, { extraConfig: [`acl_file ${acl}`] });
   const dev = await broker.deviceCert(THING);
   const conn = connection(t, broker, dev);
-  const { source, rows } = memorySource(100);
-  const events: PublisherEvent[] = [];
-  const pub = createBatchPublisher({
-    source,
-    connection: conn,
-    encode: testEncoder(),
-    topic: 'meterlink/v1/someone-else/batch',
-    onEvent: (e) => events.push(e),
-  });
-  conn.start();
-  pub.start();
-  t.teardown(() => pub.stop(100));
+  const { rows, events, pub } = startPublishing(
+    t,
+    conn,
+    100,
+    { topic: 'meterlink/v1/someone-else/batch' },
+    100,
+  );
   await waitFor(() => events.some((e) => e.type === 'paused'), { what: 'pause after not authorized' });
   const rejected = events.find((e) => e.type === 'rejected');
   t.match(rejected, { type: 'rejected', reasonCode: 0x87 });
@@ -337,19 +339,13 @@ await t.test(
     const sub = await subscriber(t, broker, TOPIC);
     const dev = await broker.deviceCert(THING);
     const conn = connection(t, broker, dev);
-    const { source, rows } = memorySource(400);
-    const events: PublisherEvent[] = [];
-    const pub = createBatchPublisher({
-      source,
-      connection: strict(conn),
-      encode: testEncoder(),
-      topic: TOPIC,
-      maxBytes: 8000,
-      onEvent: (e) => events.push(e),
-    });
-    conn.start();
-    pub.start();
-    t.teardown(() => pub.stop(100));
+    const { rows, events, pub } = startPublishing(
+      t,
+      strict(conn),
+      400,
+      { topic: TOPIC, maxBytes: 8000 },
+      100,
+    );
     await pub.whenAcked(400);
     const acked = events.filter((e) => e.type === 'acked');
     t.ok(acked.length >= 400 / 73, 'several small batches');
@@ -370,17 +366,7 @@ await t.test('Basic Ingest topics ($aws/rules/...) work through the same publish
   const sub = await subscriber(t, broker, topic);
   const dev = await broker.deviceCert(THING);
   const conn = connection(t, broker, dev);
-  const { source } = memorySource(10);
-  const pub = createBatchPublisher({
-    source,
-    connection: strict(conn),
-    encode: testEncoder(),
-    topic,
-    maxDelayMs: 0,
-  });
-  conn.start();
-  pub.start();
-  t.teardown(() => pub.stop(100));
+  const { pub } = startPublishing(t, strict(conn), 10, { topic, maxDelayMs: 0 }, 100);
   await pub.whenAcked(10);
   await waitFor(() => sub.received.length > 0);
   t.equal(sub.received[0]?.topic, topic);

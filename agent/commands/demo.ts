@@ -13,6 +13,23 @@ interface DemoCliOptions {
   duration?: string;
   tui: boolean;
   dir?: string;
+  simTime?: string;
+}
+
+/**
+ * `--sim-time`: `HH:MM` (UTC, on today's date) or an ISO 8601 instant with its zone (`2026-06-21T12:00Z`).
+ * Returns ms since the epoch, or undefined when the text is neither.
+ */
+export function parseSimTime(text: string, now = Date.now()): number | undefined {
+  const hm = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(text);
+  if (hm) {
+    const d = new Date(now);
+    return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), Number(hm[1]), Number(hm[2]));
+  }
+  // An instant must say its zone: a bare local time would depend on the machine's TZ.
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(text)) return undefined;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 export function summaryLine(s: DemoSummary): string {
@@ -39,12 +56,18 @@ export const demoCommand: CommandModule = {
         'one progress line per second instead of the live view (automatic when not a terminal)',
       )
       .option('--dir <dir>', 'work in this directory and keep it (certificates, config, buffer, agent.log)')
+      .option(
+        '--sim-time <time>',
+        "the simulated apartment's clock at start: HH:MM (UTC, today) or an instant like 2026-06-21T12:00Z; " +
+          'noon shows solar export, evening the cooking peak (default: now)',
+      )
       .addHelpText(
         'after',
         '\nNeeds mosquitto (sudo apt-get install mosquitto); socat too for the serial meters (without it the\n' +
           'SDM630 is simulated over Modbus TCP and there is no DSMR meter). METERLINK_DEMO_MOSQUITTO and\n' +
           'METERLINK_DEMO_SOCAT name other executables.\n\n' +
-          'Examples:\n  meterlink demo\n  meterlink demo --duration 30s --no-tui\n  meterlink demo --dir ./demo-run\n',
+          'Examples:\n  meterlink demo\n  meterlink demo --duration 30s --no-tui\n  meterlink demo --dir ./demo-run\n' +
+          '  meterlink demo --sim-time 12:00   # a sunny noon: the balcony panel exports, power goes negative\n',
       )
       .action(async (opts: DemoCliOptions) => {
         let durationMs: number | undefined;
@@ -53,6 +76,15 @@ export const demoCommand: CommandModule = {
           if (durationMs === undefined || durationMs <= 0)
             throw new CliError(
               `--duration ${opts.duration}: not a duration; write it like 30s, 5m or 1h`,
+              ExitCode.usage,
+            );
+        }
+        let simStart: number | undefined;
+        if (opts.simTime !== undefined) {
+          simStart = parseSimTime(opts.simTime);
+          if (simStart === undefined)
+            throw new CliError(
+              `--sim-time ${opts.simTime}: not a time; write HH:MM (UTC) like 12:00, or an instant with its zone like 2026-06-21T12:00Z`,
               ExitCode.usage,
             );
         }
@@ -68,6 +100,7 @@ export const demoCommand: CommandModule = {
           summary = await runDemo({
             ...(durationMs !== undefined ? { durationMs } : {}),
             ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
+            ...(simStart !== undefined ? { simStart } : {}),
             signal: abort.signal,
             onStep: (text) => {
               if (screen) {

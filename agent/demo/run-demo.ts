@@ -38,6 +38,11 @@ export interface DemoOptions {
   env?: NodeJS.ProcessEnv;
   /** Tick period (default 1 s). */
   tickMs?: number;
+  /**
+   * The simulated apartment's clock at start, ms since the epoch (default: now). Its time of day decides
+   * the load and the solar export, so a test or a user can pick noon or midnight instead of the real hour.
+   */
+  simStart?: number;
 }
 
 export interface DemoSummary {
@@ -110,7 +115,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
     step(`broker: Mosquitto with mutual TLS and MQTT 5 on 127.0.0.1:${broker.port} (throwaway CA)`);
     checkAborted();
 
-    // ---- simulated meters
+    // ---- simulated meters, on the apartment's clock (real time, shifted to `simStart` when given)
+    const simShift = opts.simStart === undefined ? 0 : opts.simStart - Date.now();
+    const simNow = () => Date.now() + simShift;
     const meters: DemoMeter[] = [];
     const meterYaml: string[] = [];
     if (programs.socat) {
@@ -120,6 +127,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
       const sim = await startModbusSimulator({
         transport: { kind: 'rtu', path: bus.a, baud: 9600 },
         units: [{ unit: 1, profile: 'eastron-sdm630' }],
+        now: simNow,
       });
       onCleanup('SDM630 simulator', () => sim.stop());
       meters.push({ id: 'main', what: 'Eastron SDM630 · Modbus RTU over a pty' });
@@ -128,7 +136,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
       );
       const p1 = await startSocatPty({ dir, name: 'p1-', bin: programs.socat });
       onCleanup('P1 pty', () => p1.stop());
-      const dsmr = await startDsmrEmitter({ path: p1.a, flavour: '5', intervalMs: 1000 });
+      const dsmr = await startDsmrEmitter({
+        path: p1.a,
+        flavour: '5',
+        intervalMs: 1000,
+        startTime: simNow(),
+      });
       onCleanup('DSMR emitter', () => dsmr.stop());
       meters.push({ id: 'grid', what: 'DSMR 5 smart meter · P1 port over a pty' });
       meterYaml.push(`  - { id: grid, driver: dsmr, port: ${p1.b}, version: 5 }`);
@@ -137,6 +150,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
       const sim = await startModbusSimulator({
         transport: { kind: 'tcp', port: 0, host: '127.0.0.1' },
         units: [{ unit: 1, profile: 'eastron-sdm630' }],
+        now: simNow,
       });
       onCleanup('SDM630 simulator', () => sim.stop());
       meters.push({ id: 'main', what: `Eastron SDM630 · Modbus TCP 127.0.0.1:${sim.port ?? 0}` });

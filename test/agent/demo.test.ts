@@ -7,6 +7,7 @@ import { lstat } from 'node:fs/promises';
 import { runCliCaptured, spawnMeterlink } from '../harness/cli.js';
 import { waitFor } from '../harness/wait.js';
 import { billableUnits, type MeterView } from '../../agent/demo/consumer.js';
+import { parseSimTime } from '../../agent/commands/demo.js';
 import {
   drawFrame,
   energy,
@@ -28,6 +29,9 @@ async function gone(path: string): Promise<boolean> {
   }
 }
 
+// Power is signed (import positive): at midday the simulated balcony panel exports and `main` reads e.g. -315 W.
+const meterLine = (id: string) => new RegExp(`${id} -?\\d+ W [0-9.]+ kWh`);
+
 function dirOf(output: string): string {
   const m = /^demo: files in (\S+) \(removed on exit\)$/m.exec(output);
   if (!m?.[1]) throw new Error(`no "files in" line in:\n${output}`);
@@ -35,7 +39,8 @@ function dirOf(output: string): string {
 }
 
 t.test('demo --duration 12s --no-tui: batches verified, summary, exit 0, temp dir gone', async (t) => {
-  const demo = spawnMeterlink(['demo', '--duration', '12s', '--no-tui']);
+  // At a sunny noon (whatever the real hour): solar export makes power negative, and the view must show it.
+  const demo = spawnMeterlink(['demo', '--duration', '12s', '--no-tui', '--sim-time', '12:00']);
   t.teardown(() => demo.kill('SIGKILL'));
   await waitFor(() => demo.child.exitCode !== null || demo.child.signalCode !== null, {
     what: `the demo to end\n${demo.output()}`,
@@ -64,13 +69,14 @@ t.test('demo --duration 12s --no-tui: batches verified, summary, exit 0, temp di
       .split('\n')
       .filter((l) => l.startsWith('['))
       .at(-1) ?? '';
-  t.match(last, /main \d+ W [0-9.]+ kWh/);
-  t.match(last, /grid \d+ W [0-9.]+ kWh/);
+  t.match(last, meterLine('main'));
+  t.match(last, meterLine('grid'));
 });
 
 t.test('Ctrl-C (SIGINT) mid-run stops everything cleanly: exit 0, summary, temp dir gone', async (t) => {
   // Without socat (as on a box that lacks it): the SDM630 over Modbus TCP, no DSMR meter.
-  const demo = spawnMeterlink(['demo', '--no-tui'], {
+  // At midnight, no solar (the other half of the day from the first test).
+  const demo = spawnMeterlink(['demo', '--no-tui', '--sim-time', '00:00'], {
     env: { ...process.env, METERLINK_DEMO_SOCAT: '/nonexistent/socat' },
   });
   t.teardown(() => demo.kill('SIGKILL'));
@@ -82,7 +88,7 @@ t.test('Ctrl-C (SIGINT) mid-run stops everything cleanly: exit 0, summary, temp 
   await demo.kill('SIGINT');
   const out = demo.output();
   t.match(out, /^demo: meters: Eastron SDM630 over Modbus TCP \(socat not found/m);
-  t.match(out, /main \d+ W [0-9.]+ kWh/);
+  t.match(out, meterLine('main'));
   t.notMatch(out, /grid/);
   t.equal(demo.child.exitCode, 0, 'exit 0', { output: out });
   const s = summaryRe.exec(out)?.groups;
@@ -107,6 +113,21 @@ t.test('without mosquitto: what to install, exit 1; a bad --duration is a usage 
   const bad = await runCliCaptured(['demo', '--duration', 'soon']);
   t.equal(bad.code, 2);
   t.match(bad.stderr, '--duration soon: not a duration; write it like 30s, 5m or 1h');
+
+  const badTime = await runCliCaptured(['demo', '--sim-time', '2026-06-21 12:00']);
+  t.equal(badTime.code, 2);
+  t.match(badTime.stderr, '--sim-time 2026-06-21 12:00: not a time; write HH:MM (UTC) like 12:00');
+});
+
+t.test('--sim-time: HH:MM is UTC on the current UTC day; an instant must carry its zone', async (t) => {
+  const now = Date.UTC(2026, 11, 2, 23, 30); // late evening UTC: the local date may already be tomorrow
+  t.equal(parseSimTime('12:00', now), Date.UTC(2026, 11, 2, 12, 0));
+  t.equal(parseSimTime('00:00', now), Date.UTC(2026, 11, 2, 0, 0));
+  t.equal(parseSimTime('23:59', now), Date.UTC(2026, 11, 2, 23, 59));
+  t.equal(parseSimTime('2026-06-21T12:00Z'), Date.UTC(2026, 5, 21, 12, 0));
+  t.equal(parseSimTime('2026-06-21T14:00:30+02:00'), Date.UTC(2026, 5, 21, 12, 0, 30));
+  for (const bad of ['24:00', '7:00', '12:60', '2026-06-21T12:00', '2026-06-21', 'noon', ''])
+    t.equal(parseSimTime(bad, now), undefined, `${JSON.stringify(bad)} rejected`);
 });
 
 t.test(

@@ -47,6 +47,8 @@ export interface MosquittoOptions {
   bin?: string;
   /** Extra mosquitto.conf lines. */
   extraConfig?: readonly string[];
+  /** Picks a free loopback port when `port` is not given (default `freePort`). */
+  choosePort?: () => Promise<number>;
 }
 
 export interface MosquittoConfigInput {
@@ -92,7 +94,8 @@ export function mosquittoConfig(c: MosquittoConfigInput): string {
 export async function startMosquittoBroker(opts: MosquittoOptions): Promise<Broker> {
   const dir = opts.dir;
   const bin = opts.bin ?? 'mosquitto';
-  const port = opts.port ?? (await freePort());
+  const choosePort = opts.choosePort ?? freePort;
+  let port = opts.port ?? (await choosePort());
   const ca = await makeCa(opts.caName ?? 'meterlink throwaway broker CA');
   const caFile = join(dir, 'ca.crt');
   await writeFile(caFile, ca.certPem);
@@ -102,16 +105,18 @@ export async function startMosquittoBroker(opts: MosquittoOptions): Promise<Brok
     await issueCert(ca, { cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'], server: true }),
   );
   const conf = join(dir, 'mosquitto.conf');
-  await writeFile(
-    conf,
-    mosquittoConfig({
-      port,
-      caFile,
-      certFile: server.cert,
-      keyFile: server.key,
-      ...(opts.extraConfig ? { extraConfig: opts.extraConfig } : {}),
-    }),
-  );
+  const writeConf = () =>
+    writeFile(
+      conf,
+      mosquittoConfig({
+        port,
+        caFile,
+        certFile: server.cert,
+        keyFile: server.key,
+        ...(opts.extraConfig ? { extraConfig: opts.extraConfig } : {}),
+      }),
+    );
+  await writeConf();
 
   let proc: KeptProcess | undefined;
   const oldLogs: string[] = [];
@@ -126,7 +131,8 @@ export async function startMosquittoBroker(opts: MosquittoOptions): Promise<Brok
         async () => {
           if (!p.running)
             throw new StopWaiting(`mosquitto exited: ${p.output().trim() || 'is mosquitto installed?'}`);
-          return canConnect(port);
+          // Its own "running" line first: something else listening on the port would accept our probe too.
+          return /^mosquitto version \S+ running$/m.test(p.output()) && canConnect(port);
         },
         { what: `mosquitto on 127.0.0.1:${port}`, timeout: 15_000 },
       );
@@ -138,7 +144,21 @@ export async function startMosquittoBroker(opts: MosquittoOptions): Promise<Brok
   const kill = async () => {
     await proc?.kill('SIGKILL');
   };
-  await start();
+  // A port we chose can still be taken by another process between our check and Mosquitto's bind: then choose
+  // again (a caller's own port, and a restart, keep theirs: clients must find the broker where it was).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (err) {
+      const taken = /address already in use/i.test(proc?.output() ?? '');
+      if (!taken || opts.port !== undefined || attempt >= 5) throw err;
+      oldLogs.push(proc?.output() ?? '');
+      proc = undefined;
+      port = await choosePort();
+      await writeConf();
+    }
+  }
 
   return {
     host: '127.0.0.1',

@@ -4,7 +4,8 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { randomInt } from 'node:crypto';
 import { createConnection, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -118,18 +119,55 @@ export async function waitUntil<T>(
   }
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Lowest port `freePort` hands out: above the well-known and most registered service ports. */
+const PORT_FLOOR = 20_000;
+
+/** The kernel's range for outgoing connections' source ports (and for `listen(0)`). */
+async function ephemeralRange(): Promise<[number, number]> {
+  try {
+    const [lo, hi] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'))
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo as number, hi as number];
+  } catch {
+    // not Linux: assume the IANA dynamic range
+  }
+  return [49_152, 65_535];
+}
+
+/** Binds and closes a listener on 127.0.0.1:`port` (0 = the kernel picks); resolves with the port, or 0. */
+function tryBind(port: number): Promise<number> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.once('error', () => resolve(0));
+    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const got = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(got));
     });
   });
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, for a server that a child process (Mosquitto, moto)
+ * binds next. Chosen at random *below* the kernel's ephemeral range: a port from `listen(0)` lies inside
+ * that range, so between our check and the child's bind any outgoing connection on the machine (another
+ * test's client, a reconnect loop) could take it as its source port, and the child would fail to bind, or a
+ * client could connect to itself. Below the range only another explicit bind can take it.
+ */
+export async function freePort(): Promise<number> {
+  const [lo] = await ephemeralRange();
+  if (lo - PORT_FLOOR >= 1_000) {
+    for (let i = 0; i < 50; i++) {
+      const port = await tryBind(randomInt(PORT_FLOOR, lo));
+      if (port) return port;
+    }
+  }
+  const port = await tryBind(0);
+  if (!port) throw new Error('no free TCP port on 127.0.0.1');
+  return port;
 }
 
 /** True when something accepts a TCP connection on host:port right now. */

@@ -2,6 +2,7 @@
  * From the config's meters to driver readers: the one place that maps config keys to driver options, used
  * by `meterlink read` and the daemon alike.
  */
+import { createSmlMeter } from '../drivers/sml/index.js';
 import {
   createDsmrMeter,
   createModbusMeter,
@@ -13,6 +14,7 @@ import {
 import type {
   DsmrMeterConfig,
   MeterConfig,
+  SmlMeterConfig,
   ModbusRtuMeterConfig,
   ModbusTcpMeterConfig,
 } from './config/index.js';
@@ -53,8 +55,25 @@ export function dsmrMeterOptions(
   };
 }
 
+export function smlMeterOptions(m: SmlMeterConfig, opts: { readTimeoutMs?: number } = {}) {
+  return {
+    id: m.id,
+    port: m.port,
+    baud: m.baud,
+    watchdogMs: m.timeout,
+    ...(opts.readTimeoutMs === undefined ? {} : { readTimeoutMs: opts.readTimeoutMs }),
+  };
+}
+
 /** A reader for one configured meter (Modbus meters on one port or host share one bus and queue). */
 export function createMeterReader(m: MeterConfig, opts: { dsmrReadTimeoutMs?: number } = {}): MeterReader {
+  if (m.driver === 'sml')
+    return createSmlMeter(
+      smlMeterOptions(
+        m,
+        opts.dsmrReadTimeoutMs === undefined ? {} : { readTimeoutMs: opts.dsmrReadTimeoutMs },
+      ),
+    );
   return m.driver === 'dsmr'
     ? createDsmrMeter(
         dsmrMeterOptions(
@@ -75,5 +94,7 @@ export function meterLabel(m: MeterConfig): string {
       return `${m.transport === 'tcp' ? 'modbus-tcp' : 'modbus rtu-over-tcp'} ${m.host}:${m.port} unit ${m.unit}, ${profile(m.profile)}`;
     case 'dsmr':
       return `dsmr ${m.port}`;
+    case 'sml':
+      return `sml ${m.port}`;
   }
 }

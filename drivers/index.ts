@@ -45,3 +45,16 @@ export {
 } from './simulator/dsmr-emitter.js';
 export { DsmrApartmentModel, seededRandom, type DsmrSnapshot } from './simulator/dsmr-model.js';
 export { renderTelegram, dsmrFlavours, type DsmrFlavour } from './simulator/dsmr-render.js';
+
+// SML (IR read head): transport, messages, reader; emitter (simulator).
+export * from './sml/index.js';
+export {
+  startSmlEmitter,
+  createSmlModel,
+  defaultSmlServerId,
+  type SmlEmitter,
+  type SmlEmitterFaults,
+  type SmlEmitterOptions,
+  type SmlEmittedFile,
+} from './simulator/sml-emitter.js';
+export { renderSmlFile, smlValues, type SmlSnapshot } from './simulator/sml-render.js';

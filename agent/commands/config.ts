@@ -28,6 +28,8 @@ function describeMeter(m: MeterConfig): string {
       return `${m.id}: ${m.transport === 'tcp' ? 'modbus-tcp' : 'modbus rtu-over-tcp'} ${m.host}:${m.port} unit ${m.unit}, ${typeof m.profile === 'string' ? m.profile : 'inline profile'}, every ${formatDuration(m.interval)}`;
     case 'dsmr':
       return `${m.id}: dsmr ${m.port} ${m.baud} baud, version ${m.version}${m.interval === undefined ? '' : `, every ${formatDuration(m.interval)}`}`;
+    case 'sml':
+      return `${m.id}: sml ${m.port} ${m.baud} baud${m.interval === undefined ? '' : `, every ${formatDuration(m.interval)}`}`;
   }
 }
 

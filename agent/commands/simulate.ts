@@ -6,18 +6,21 @@ import type { Command } from 'commander';
 import type { CliIo, CommandModule } from '../cli.js';
 import { modbusRtuMode, modbusTcpMode } from './simulate-modbus.js';
 import { dsmrMode } from './simulate-dsmr.js';
+import { smlMode } from './simulate-sml.js';
 
 export interface SimulateMode {
   register(simulate: Command, io: CliIo): void;
 }
 
-const simulateModes: readonly SimulateMode[] = [modbusRtuMode, modbusTcpMode, dsmrMode];
+const simulateModes: readonly SimulateMode[] = [modbusRtuMode, modbusTcpMode, dsmrMode, smlMode];
 
 export const simulateCommand: CommandModule = {
   register(program, io) {
     const cmd = program
       .command('simulate')
-      .description('be a meter: serve simulated readings over Modbus RTU/TCP or as a DSMR P1 port')
+      .description(
+        'be a meter: serve simulated readings over Modbus RTU/TCP, as a DSMR P1 port or an SML meter',
+      )
       .addHelpText(
         'after',
         '\nExample:\n  meterlink simulate --help    lists the modes; each mode has its own --help\n',

@@ -17,6 +17,7 @@ export {
   type ModbusRtuMeterConfig,
   type ModbusTcpMeterConfig,
   type DsmrMeterConfig,
+  type SmlMeterConfig,
   type CloudConfig,
 } from './schema.js';
 export { parseDuration, parseSize, formatDuration, formatSize } from './units.js';

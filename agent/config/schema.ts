@@ -251,9 +251,40 @@ export const DsmrMeterSchema = Type.Transform(
   })
   .Encode(({ dataBits: _d, parity: _p, ...m }) => m);
 
-export const MeterSchema = Type.Union([ModbusRtuMeterSchema, ModbusTcpMeterSchema, DsmrMeterSchema], {
-  description: 'One meter. `driver` says which keys apply.',
-});
+export const SmlMeterSchema = Type.Object(
+  {
+    id: meterId,
+    driver: Type.Literal('sml', {
+      description: 'A German eHZ/mME meter pushing SML 1.04 on its optical info interface (IR read head).',
+    }),
+    port: devicePath('Serial device of the IR read head, e.g. /dev/ttyUSB0.'),
+    baud: withDefault(oneOf([9600, 19200, 115200] as const, 'Line speed of the info interface (8N1).'), 9600),
+    timeout: withDefault(
+      Duration({
+        description: 'Watchdog: no valid SML file for this long and the port is reopened.',
+        min: 1000,
+        max: 3_600_000,
+      }),
+      '30s',
+    ),
+    interval: Type.Optional(
+      Duration({
+        description:
+          'Keep at most one sample per interval (the meter pushes every 1-4 s); default: every file.',
+        min: 1000,
+        max: 86_400_000,
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'An SML meter read with an IR head.' },
+);
+
+export const MeterSchema = Type.Union(
+  [ModbusRtuMeterSchema, ModbusTcpMeterSchema, DsmrMeterSchema, SmlMeterSchema],
+  {
+    description: 'One meter. `driver` says which keys apply.',
+  },
+);
 
 export const CloudSchema = Type.Transform(
   Type.Object(
@@ -407,7 +438,8 @@ export type MeterConfig = Config['meters'][number];
 export type ModbusRtuMeterConfig = Extract<MeterConfig, { driver: 'modbus-rtu' }>;
 export type ModbusTcpMeterConfig = Extract<MeterConfig, { driver: 'modbus-tcp' }>;
 export type DsmrMeterConfig = Extract<MeterConfig, { driver: 'dsmr' }>;
+export type SmlMeterConfig = Extract<MeterConfig, { driver: 'sml' }>;
 export type CloudConfig = NonNullable<Config['cloud']>;
 
 /** The meter variants of `MeterSchema`, by driver name (validation picks the branch by `driver`). */
-export const meterDrivers = ['modbus-rtu', 'modbus-tcp', 'dsmr'] as const;
+export const meterDrivers = ['modbus-rtu', 'modbus-tcp', 'dsmr', 'sml'] as const;

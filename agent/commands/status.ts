@@ -15,7 +15,7 @@ export function formatStatus(s: AgentStatus, now = Date.now()): string {
     `connection: ${s.connection.state}${s.connection.endpoint ? ` to ${s.connection.endpoint}` : ''}${s.connection.lastError ? ` — last error: ${s.connection.lastError}` : ''}`,
     `buffer: ${s.buffer.depth} samples (${s.buffer.bytes} B) waiting${s.buffer.oldestTs ? `, oldest from ${new Date(s.buffer.oldestTs).toISOString()}` : ''}; ${s.buffer.dropped} dropped so far`,
     `publisher: ${s.publisher.samplesAcked} samples in ${s.publisher.batchesAcked} batches acknowledged, last ${ago(now, s.publisher.lastAckAt)}, ${s.publisher.inFlight} in flight${s.publisher.pausedUntil ? `, PAUSED until ${new Date(s.publisher.pausedUntil).toISOString()}` : ''}`,
-    `clock: ${s.clock.synced ? 'synchronised' : 'NOT synchronised (samples are flagged and corrected later)'}`,
+    `clock: ${s.clock.synced ? 'synchronised' : `NOT synchronised${s.clock.unsyncedSince ? ` since ${new Date(s.clock.unsyncedSince).toISOString()}` : ''} (samples are held, flagged and corrected later)`}${s.clock.detail ? ` — ${s.clock.detail}` : ''}`,
     'meters:',
     ...s.meters.map((m) => {
       const vals = Object.entries(m.lastValues)

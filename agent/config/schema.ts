@@ -17,6 +17,7 @@ import {
   parseSize,
   sizePattern,
 } from './units.js';
+import { timeSources } from '../time/sources.js';
 
 /** IoT Core's largest MQTT message (AWS IoT Core quotas: "Maximum size of a message payload: 128 KB"). */
 export const iotCoreMaxMessageBytes = 128 * 1024;
@@ -388,14 +389,31 @@ export const ConfigSchema = Type.Object(
     time: withDefault(
       Type.Object(
         {
-          syncFile: withDefault(
-            filePath('Exists once the clock is synchronised (systemd-timesyncd writes it).'),
-            '/run/systemd/timesync/synchronized',
+          source: withDefault(
+            oneOf(
+              timeSources,
+              'What decides that the clock is synchronised: auto (time.syncFile if set, else the kernel), kernel (adjtimex: works with chrony, ntpd, systemd-timesyncd, GPS via chrony), file (time.syncFile exists), trust (always: a battery RTC).',
+            ),
+            'auto',
+          ),
+          syncFile: Type.Optional(
+            filePath(
+              'A file that exists once the clock is synchronised (systemd-timesyncd writes /run/systemd/timesync/synchronized). Setting it makes source auto use it.',
+            ),
+          ),
+          hold: withDefault(
+            Duration({
+              description:
+                'How long samples wait for the clock to synchronise before they ship flagged unsynchronised (a clock_unsynced event then names the likely cause).',
+              min: 1_000,
+              max: 7 * 86_400_000,
+            }),
+            '15m',
           ),
         },
         {
           additionalProperties: false,
-          description: 'Clock synchronisation (the box has no real-time clock).',
+          description: 'Clock synchronisation (the box may have no real-time clock).',
         },
       ),
       {},

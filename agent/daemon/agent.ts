@@ -36,6 +36,7 @@ import { createMqttConnection, type MqttConnection } from '../publisher/mqtt-con
 import { createNotifier, watchdogIntervalMs, type Env } from '../runtime/sd-notify.js';
 import { createWatchdog } from '../runtime/watchdog.js';
 import { createClockKeeper, type ClockKeeper } from '../time/clock.js';
+import { createTimeSource } from '../time/sources.js';
 import { packageVersion } from '../version.js';
 import { openEventQueue } from './event-queue.js';
 import { createPoller, type Poller } from './poller.js';
@@ -132,7 +133,14 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
   };
 
   // ---- time
-  const clock = deps.clock ?? createClockKeeper({ syncFile: config.time.syncFile });
+  const clock =
+    deps.clock ??
+    (() => {
+      const source = createTimeSource(config.time);
+      log.info({ source: source.name, why: source.why }, `clock: ${source.name} decides (${source.why})`);
+      return createClockKeeper({ source, holdMs: config.time.hold });
+    })();
+  let unsyncedReported = false;
 
   // ---- buffer
   const buffer = await openLevelBuffer({
@@ -405,6 +413,18 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       });
       publisher?.notify();
     }
+    const cs = clock.state();
+    if (clock.synced) unsyncedReported = false;
+    else if (!unsyncedReported && cs.unsyncedForMs >= config.time.hold) {
+      unsyncedReported = true;
+      emitEvent(
+        'clock_unsynced',
+        'warning',
+        `clock unsynchronised for ${Math.round(cs.unsyncedForMs / 1000)} s; samples now ship flagged unsynchronised. ${cs.detail}`,
+        { source: cs.source, unsyncedMs: Math.round(cs.unsyncedForMs), cause: cs.detail.slice(0, 1000) },
+      );
+      publisher?.notify();
+    }
   }, deps.clockCheckMs ?? 1_000);
 
   const status = (): AgentStatus => {
@@ -441,7 +461,16 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
         lastError: p?.lastError ?? null,
         pausedUntil: p?.pausedUntil ?? null,
       },
-      clock: { synced: clock.synced, lastStepMs: clock.state().lastStep?.stepMs ?? null },
+      clock: (() => {
+        const cs = clock.state();
+        return {
+          synced: clock.synced,
+          lastStepMs: cs.lastStep?.stepMs ?? null,
+          source: cs.source,
+          detail: cs.detail,
+          unsyncedSince: cs.unsyncedSince ?? null,
+        };
+      })(),
       meters: meters.map((m) => ({ ...m.status })),
       recentErrors: [...recentErrors],
     };

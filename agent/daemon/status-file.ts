@@ -49,7 +49,14 @@ export interface AgentStatus {
     lastError: string | null;
     pausedUntil: number | null;
   };
-  clock: { synced: boolean; lastStepMs: number | null };
+  clock: {
+    synced: boolean;
+    lastStepMs: number | null;
+    /** Which source decided (kernel, file, trust) and why; absent in status files of older agents. */
+    source?: string;
+    detail?: string;
+    unsyncedSince?: number | null;
+  };
   meters: MeterStatus[];
   recentErrors: { at: number; source: string; message: string }[];
 }

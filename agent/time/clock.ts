@@ -16,6 +16,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { QualityFlag, type Sample, type SampleInput } from '../../cloud-contract/sample.js';
+import { DEFAULT_SYNC_FILE, fileSource, type TimeSource } from './sources.js';
 
 export interface ClockDeps {
   /** Wall clock, ms since epoch. */
@@ -29,7 +30,9 @@ export interface ClockDeps {
 }
 
 export interface ClockOptions extends ClockDeps {
-  /** File whose existence means "synchronised" (systemd-timesyncd). */
+  /** What decides "synchronised" (`time.source`); wins over `isSynced` and `syncFile`. */
+  source?: TimeSource;
+  /** File whose existence means "synchronised" (systemd-timesyncd), when no source is given. */
   syncFile?: string;
   /** Wall-vs-monotonic jump that counts as a clock step (default 2 s). */
   stepThresholdMs?: number;
@@ -62,8 +65,16 @@ export interface ClockKeeper {
    * one that must still wait for the clock (`held` true). Never reorders; returns new objects.
    */
   correct(samples: readonly Sample[]): { ready: Sample[]; held: boolean };
-  /** For status and health: synced, offset source, last step. */
-  state(): { synced: boolean; lastStep: ClockStep | undefined; unsyncedSince: number | undefined };
+  /** For status and health: synced, which source decided and why, last step. */
+  state(): {
+    synced: boolean;
+    lastStep: ClockStep | undefined;
+    unsyncedSince: number | undefined;
+    /** How long (ms, monotonic) the clock has been unsynchronised, 0 when synchronised. */
+    unsyncedForMs: number;
+    source: string;
+    detail: string;
+  };
 }
 
 export function readBootId(): string {
@@ -92,7 +103,24 @@ export function syncFileProbe(path: string): () => boolean {
 export function createClockKeeper(opts: ClockOptions = {}): ClockKeeper {
   const wallNow = opts.wallNow ?? Date.now;
   const monoNow = opts.monoNow ?? monotonicMs;
-  const isSynced = opts.isSynced ?? syncFileProbe(opts.syncFile ?? '/run/systemd/timesync/synchronized');
+  const source: TimeSource =
+    opts.source ??
+    (opts.isSynced
+      ? {
+          name: 'file',
+          why: 'injected',
+          read: () => {
+            const synced = (opts.isSynced as () => boolean)();
+            return { synced, detail: synced ? 'synchronised' : 'NOT synchronised' };
+          },
+        }
+      : fileSource(opts.syncFile ?? DEFAULT_SYNC_FILE));
+  let detail = '';
+  const isSynced = () => {
+    const r = source.read();
+    detail = r.detail;
+    return r.synced;
+  };
   const boot = opts.bootId ?? readBootId();
   const stepThresholdMs = opts.stepThresholdMs ?? 2_000;
   const holdMs = opts.holdMs ?? 15 * 60_000;
@@ -174,6 +202,9 @@ export function createClockKeeper(opts: ClockOptions = {}): ClockKeeper {
     state: () => ({
       synced,
       lastStep,
+      unsyncedForMs: unsyncedSinceMono === undefined ? 0 : monoNow() - unsyncedSinceMono,
+      source: source.name,
+      detail,
       unsyncedSince:
         unsyncedSinceMono === undefined ? undefined : wallNow() - (monoNow() - unsyncedSinceMono),
     }),

@@ -263,7 +263,7 @@ t.test('the DESIGN §8 example loads with every default applied, frozen', async 
   });
   t.same(config.batch, { maxDelay: 60_000, maxSize: 128 * 1024 });
   t.same(config.log, { level: 'info' });
-  t.same(config.time, { syncFile: '/run/systemd/timesync/synchronized' });
+  t.same(config.time, { source: 'auto', hold: 900_000 }, 'auto: time.syncFile only when set');
   t.same(config.health, { interval: 60_000 });
   t.same(config.status, { file: '/run/meterlink/status.json' });
 });

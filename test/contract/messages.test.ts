@@ -98,6 +98,7 @@ t.test('event messages: every kind, with its data checked', async (t) => {
     samples_dropped: { count: 10, firstSeq: 1, lastSeq: 10, reason: 'retention' },
     clock_synced: { offsetMs: 12_000, correctedSamples: 30 },
     clock_step: { stepMs: -3_600_000, source: 'ntp' },
+    clock_unsynced: { source: 'kernel', unsyncedMs: 900_000, cause: 'no time daemon is running' },
     cert_expiring: { notAfter: '2026-01-01T00:00:00Z', daysLeft: 14 },
     buffer_corrupt_set_aside: { path: '/var/lib/meterlink/buffer.corrupt-1' },
     publish_not_authorized: { topic: 'meterlink/v1/apt-12/batch', reasonCode: 135 },

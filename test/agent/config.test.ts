@@ -68,6 +68,12 @@ const bad: Record<string, Expect> = {
     message: /a duration with a unit.*got 5$/,
     fix: /5s/,
   },
+  'time-source': {
+    code: 'NOT_ALLOWED',
+    field: 'time.source',
+    line: 8,
+    message: /must be one of auto, kernel, file, trust; got "?chrony"?/,
+  },
   'duration-words': {
     code: 'BAD_FORMAT',
     field: 'batch.maxDelay',

@@ -6,7 +6,7 @@
  *   gpsd+chrony. Synchronised = STA_UNSYNC clear and maxerror below 16 s (the kernel's own limit, at which it
  *   sets STA_UNSYNC itself) — the same test systemd's `timedatectl` NTPSynchronized makes. Node has no binding,
  *   so the syscall is made by `perl` (perl-base is Essential on Debian and Raspberry Pi OS, so it is on every
- *   such box): one short child process per probe, ~4 ms, run asynchronously.
+ *   such box): one short child process per probe, ~6.5 ms, run asynchronously.
  * - `file`: a file's existence (`time.syncFile`, default `/run/systemd/timesync/synchronized`, which
  *   systemd-timesyncd touches).
  * - `trust`: always synchronised (a battery-backed RTC, or a clock you vouch for).
@@ -192,7 +192,7 @@ export function probeKernel(opts: KernelProbeOptions = {}): Promise<KernelTimex>
 }
 
 export interface KernelSourceOptions extends KernelProbeOptions {
-  /** Re-probe at most this often while unsynchronised (default 1 s) and while synchronised (default 30 s). */
+  /** Re-probe at most this often while unsynchronised (default 1 s, 10 s after 5 min) and synchronised (30 s). */
   unsyncedEveryMs?: number;
   syncedEveryMs?: number;
   monoNow?: () => number;
@@ -209,17 +209,25 @@ export function kernelSource(opts: KernelSourceOptions = {}, why = 'time.source:
   let reading: SyncReading = { synced: kernelSynced(last), detail: describeKernel(last, daemon) };
   let probedAt = monoNow();
   let probing = false;
+  let unsyncedSince = probedAt;
   return {
     name: 'kernel',
     why,
     read() {
-      const every = reading.synced ? (opts.syncedEveryMs ?? 30_000) : (opts.unsyncedEveryMs ?? 1_000);
+      // Every second while unsynchronised (a daemon usually synchronises within a minute of boot), every 10 s
+      // after 5 min of that (a box with no time daemon should not spawn a process a second forever), 30 s once
+      // synchronised (only a lost sync is caught; the clock stays usable meanwhile).
+      const unsyncedFor = reading.synced ? 0 : monoNow() - unsyncedSince;
+      const every = reading.synced
+        ? (opts.syncedEveryMs ?? 30_000)
+        : (opts.unsyncedEveryMs ?? (unsyncedFor > 300_000 ? 10_000 : 1_000));
       if (!probing && monoNow() - probedAt >= every) {
         probing = true;
         probeKernel(opts)
           .then((t) => {
             last = t;
             daemon = daemonOf();
+            if (reading.synced && !kernelSynced(t)) unsyncedSince = monoNow();
             reading = { synced: kernelSynced(t), detail: describeKernel(t, daemon) };
           })
           .catch((err: unknown) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createClockKeeper } from '../../agent/time/clock.js';
 import {
@@ -208,3 +208,49 @@ t.test('the clock keeper reports which source decided and for how long it has be
   clock.check();
   t.match(clock.state(), { synced: true, detail: 'yes', unsyncedForMs: 0 });
 });
+
+t.test(
+  'kernel source probes every second while unsynchronised, every 10 s after 5 min of that',
+  async (t) => {
+    const dir = await tempDir(t, 'meterlink-probe-');
+    const count = join(dir, 'count');
+    const probe = join(dir, 'probe');
+    await writeFile(count, '');
+    // Each call appends a line and reports its number in maxerror (15 s + n ms), still unsynchronised.
+    await writeFile(
+      probe,
+      `#!/bin/sh\necho x >> ${count}\nn=$(wc -l < ${count})\necho "5 64 $((15000000 + n * 1000)) 0 0"\n`,
+    );
+    await chmod(probe, 0o755);
+    let mono = 0;
+    const src = kernelSource({ perl: probe, monoNow: () => mono, daemon: () => undefined });
+    const probes = async () => (await readFile(count, 'utf8')).split('\n').length - 1;
+    t.match(src.read().detail, /max error 15001 ms/);
+    mono = 999;
+    src.read();
+    t.equal(await probes(), 1, 'not again within a second');
+    mono = 1_000;
+    src.read();
+    await waitFor(() => /max error 15002 ms/.test(src.read().detail), {
+      what: 'second probe',
+      timeout: 10_000,
+    });
+    mono = 301_000; // 5 min unsynchronised
+    src.read();
+    await waitFor(() => /max error 15003 ms/.test(src.read().detail), {
+      what: 'third probe',
+      timeout: 10_000,
+    });
+    mono = 302_000;
+    src.read();
+    mono = 310_000;
+    src.read();
+    t.equal(await probes(), 3, 'backed off: no probe 1 s or 9 s later');
+    mono = 311_000;
+    src.read();
+    await waitFor(() => /max error 15004 ms/.test(src.read().detail), {
+      what: 'probe 10 s later',
+      timeout: 10_000,
+    });
+  },
+);

@@ -51,6 +51,7 @@ export function dsmrMeterOptions(
     baud: m.baud,
     version: m.version,
     watchdogMs: m.timeout,
+    ...(m.key === undefined ? {} : { key: Buffer.from(m.key, 'hex') }),
     ...(opts.readTimeoutMs === undefined ? {} : { readTimeoutMs: opts.readTimeoutMs }),
   };
 }

@@ -25,7 +25,9 @@ export type DriverErrorCode =
   /** A meter profile or inline register map is invalid. */
   | 'PROFILE_INVALID'
   /** The reader was closed. */
-  | 'CLOSED';
+  | 'CLOSED'
+  /** An encrypted frame (DSMR Smarty AES-GCM) failed authentication: wrong key, or a corrupted frame. */
+  | 'DECRYPT';
 
 export class DriverError extends Error {
   readonly code: DriverErrorCode;

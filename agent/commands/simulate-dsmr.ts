@@ -21,6 +21,7 @@ interface DsmrOpts {
   garbageEvery?: string;
   stallAfter?: string;
   quiet?: boolean;
+  encryptKey?: string;
 }
 
 /** `250ms`, `1s`, `5m` or a bare number of ms. */
@@ -58,12 +59,14 @@ export const dsmrMode: SimulateMode = {
       .option('--truncate-every <n>', 'every Nth telegram cut off before its end')
       .option('--garbage-every <n>', 'random bytes before every Nth telegram')
       .option('--stall-after <n>', 'stop sending after N telegrams (a hung meter), keep the port open')
+      .option('--encrypt-key <hex>', 'encrypt each telegram like a Smarty meter (AES-128-GCM, 32 hex digits)')
       .option('--quiet', 'no line per telegram')
       .addHelpText(
         'after',
         '\nExamples:\n' +
           '  meterlink simulate dsmr --port /dev/ttyUSB1                       DSMR 5, one telegram a second\n' +
-          '  meterlink simulate dsmr --port /tmp/ttyA --flavour e-mucs --corrupt-crc-every 5\n',
+          '  meterlink simulate dsmr --port /tmp/ttyA --flavour e-mucs --corrupt-crc-every 5\n' +
+          '  meterlink simulate dsmr --port /tmp/ttyA --encrypt-key AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA   Smarty, encrypted\n',
       )
       .action(async (o: DsmrOpts) => {
         if (!dsmrFlavours.includes(o.flavour as DsmrFlavour))
@@ -74,6 +77,11 @@ export const dsmrMode: SimulateMode = {
         const seed = Number(o.seed);
         if (!Number.isSafeInteger(seed))
           throw new CliError(`--seed ${o.seed}: expected a whole number`, ExitCode.usage);
+        if (o.encryptKey !== undefined && !/^[0-9a-fA-F]{32}$/.test(o.encryptKey))
+          throw new CliError(
+            `--encrypt-key ${o.encryptKey}: expected 32 hex digits (a 16-byte AES key)`,
+            ExitCode.usage,
+          );
         const intervalMs = duration(o.interval, '--interval');
         const stepMs = duration(o.step, '--step');
         const total = count(o.count, '--count');
@@ -94,6 +102,7 @@ export const dsmrMode: SimulateMode = {
             ...(stepMs === undefined ? {} : { stepMs }),
             ...(total === undefined ? {} : { count: total }),
             ...(o.serial === undefined ? {} : { serial: o.serial }),
+            ...(o.encryptKey === undefined ? {} : { encryptKey: Buffer.from(o.encryptKey, 'hex') }),
             onTelegram: (e) => {
               if (!o.quiet)
                 io.out(`telegram ${e.index} ${e.kind}${e.garbage ? ` +${e.garbage} garbage bytes` : ''}\n`);

@@ -216,6 +216,14 @@ export const DsmrMeterSchema = Type.Transform(
         }),
         'auto',
       ),
+      key: Type.Optional(
+        Type.String({
+          pattern: '^[0-9a-fA-F]{32}$',
+          description:
+            'Encrypted P1 (Luxembourg Smarty, Austrian grids): the AES-128-GCM key from the grid operator, 32 hex digits.',
+          errorMessage: '32 hex digits (the 16-byte key the grid operator gave you)',
+        }),
+      ),
       timeout: withDefault(
         Duration({
           description: 'Watchdog: no complete telegram for this long and the port is reopened.',

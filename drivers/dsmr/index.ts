@@ -1,5 +1,14 @@
 /** DSMR P1: telegram framing and parsing, OBIS mapping, and the meter reader. */
 export { crc16, crcHex } from './crc16.js';
+export {
+  decryptGgcFrame,
+  encryptGgcFrame,
+  GgcFramer,
+  parseGgcFrame,
+  parseKeyHex,
+  SMARTY_AUTH_KEY,
+  type GgcFrame,
+} from './decrypt.js';
 export { TelegramFramer, type FramerOptions, type FramerStats } from './framer.js';
 export {
   createDsmrMeter,

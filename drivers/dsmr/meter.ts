@@ -6,6 +6,7 @@
 import { QualityFlag } from '../../cloud-contract/sample.js';
 import { DriverError } from '../errors.js';
 import type { MeterReader, MeterReading } from '../reader.js';
+import { decryptGgcFrame, GgcFramer, parseGgcFrame } from './decrypt.js';
 import { TelegramFramer, type FramerStats } from './framer.js';
 import { openSerialP1Port, type OpenP1Port, type P1LineSettings, type P1Port } from './port.js';
 import { parseTelegram, type DsmrTelegram } from './telegram.js';
@@ -27,6 +28,8 @@ export interface DsmrMeterOptions {
   readonly readTimeoutMs?: number;
   /** Wait between attempts to reopen a port that is gone (ms). Default min(1 s, watchdogMs). */
   readonly retryMs?: number;
+  /** AES-128-GCM key (Smarty / Austrian encrypted P1): frames are DLMS general-global-ciphering, decrypted here. */
+  readonly key?: Buffer;
 }
 
 export interface DsmrMeterDeps {
@@ -47,6 +50,8 @@ export interface DsmrMeterStats extends FramerStats {
   opens: number;
   /** Times the port disappeared under us. */
   portLost: number;
+  /** Encrypted frames that failed authentication (wrong key or corrupted). */
+  decryptErrors: number;
 }
 
 export interface DsmrMeterReader extends MeterReader {
@@ -102,8 +107,22 @@ export function createDsmrMeter(opts: DsmrMeterOptions, deps: DsmrMeterDeps = {}
   const readTimeoutMs = opts.readTimeoutMs ?? 15_000;
   const retryMs = opts.retryMs ?? Math.min(1000, watchdogMs);
   const settings = lineSettings(opts);
-  const framer = new TelegramFramer();
-  const counters = { telegrams: 0, crcErrors: 0, badTelegrams: 0, watchdogReopens: 0, opens: 0, portLost: 0 };
+  const plainFramer = new TelegramFramer();
+  const ggc = opts.key ? new GgcFramer() : undefined;
+  const framer = {
+    stats: plainFramer.stats,
+    reset: () => (ggc ?? plainFramer).reset(),
+    push: (c: Buffer) => (ggc ?? plainFramer).push(c),
+  };
+  const counters = {
+    telegrams: 0,
+    crcErrors: 0,
+    badTelegrams: 0,
+    watchdogReopens: 0,
+    opens: 0,
+    portLost: 0,
+    decryptErrors: 0,
+  };
   const waiters = new Set<Waiter>();
 
   let port: P1Port | undefined;
@@ -133,7 +152,19 @@ export function createDsmrMeter(opts: DsmrMeterOptions, deps: DsmrMeterDeps = {}
     if (!closed) retry = setTimeout(() => void open(), retryMs);
   };
 
-  const onFrame = (frame: Buffer) => {
+  const onFrame = (raw: Buffer) => {
+    let frame = raw;
+    if (opts.key) {
+      const g = parseGgcFrame(raw);
+      const d = g.ok ? decryptGgcFrame(g.frame, opts.key) : g;
+      if (!d.ok) {
+        if (d.error.code === 'DECRYPT') counters.decryptErrors++;
+        else counters.badTelegrams++;
+        frameError = d.error;
+        return;
+      }
+      frame = d.plaintext;
+    }
     const r = parseTelegram(frame, { requireCrc });
     if (!r.ok) {
       if (r.error.code === 'CRC') counters.crcErrors++;
@@ -240,6 +271,8 @@ export function createDsmrMeter(opts: DsmrMeterOptions, deps: DsmrMeterDeps = {}
             badTelegrams: counters.badTelegrams,
           };
           if (!port && portError) return waiter.reject(portError);
+          // Frames arrive but none authenticates: the key is wrong. Say so, not just "timeout".
+          if (frameError?.code === 'DECRYPT') return waiter.reject(frameError);
           waiter.reject(
             new DriverError(
               'TIMEOUT',

@@ -5,6 +5,7 @@
  * trying to reopen it, as a meter keeps sending whether anyone listens or not.
  */
 import { SerialPort } from 'serialport';
+import { encryptGgcFrame } from '../dsmr/decrypt.js';
 import { lineSettings } from '../dsmr/meter.js';
 import { DsmrApartmentModel, seededRandom, type DsmrSnapshot } from './dsmr-model.js';
 import { renderTelegram, type DsmrFlavour } from './dsmr-render.js';
@@ -39,6 +40,10 @@ export interface DsmrEmitterOptions {
   readonly count?: number;
   readonly serial?: string;
   readonly faults?: DsmrEmitterFaults;
+  /** Send each telegram AES-128-GCM encrypted in a DLMS general-global-ciphering frame (Smarty), with this key. */
+  readonly encryptKey?: Buffer;
+  /** System title of encrypted frames (8 bytes; default `SIMSMRTY`). */
+  readonly systemTitle?: Buffer;
   /** Called after each write with what was sent. */
   readonly onTelegram?: (sent: EmittedTelegram) => void;
   /** Called when the port cannot be opened or is lost (the emitter retries on its own). */
@@ -134,6 +139,10 @@ export async function startDsmrEmitter(opts: DsmrEmitterOptions): Promise<DsmrEm
         // Swap one CRC digit for another hex digit: still a well-formed footer, just wrong.
         const at = bytes.length - 3;
         bytes[at] = bytes[at] === 0x30 ? 0x31 : 0x30;
+      }
+      if (opts.encryptKey) {
+        const title = opts.systemTitle ?? Buffer.from('SIMSMRTY');
+        bytes = encryptGgcFrame(bytes, opts.encryptKey, title, 0x1000_0000 + index);
       }
       let garbage = 0;
       if (every(faults.garbageEvery, index)) {

@@ -34,7 +34,46 @@ const arg = (name: string, dflt: number) => {
 const minutes = arg('minutes', 10);
 const sampleEveryMs = arg('every', 5) * 1000;
 const backlog = arg('backlog', 0);
+/**
+ * Loaded into the agent with --import: samples process.memoryUsage() every 250 ms and writes the latest and the
+ * peak of each field to a file, so the bench can split RSS into V8 heap, external/ArrayBuffers and the rest
+ * (native: LevelDB, aws-crt, OpenSSL, code). It only reads counters; the agent itself is unchanged.
+ */
+const MEM_PROBE =
+  'data:text/javascript,' +
+  encodeURIComponent(
+    `import{writeFileSync}from'node:fs';const f=process.env.METERLINK_MEM_PROBE;const peak={};` +
+      `setInterval(()=>{const m=process.memoryUsage();for(const k in m)peak[k]=Math.max(peak[k]??0,m[k]);` +
+      `try{writeFileSync(f,JSON.stringify({now:m,peak}))}catch{}},250).unref();`,
+  );
+interface MemProbe {
+  now: NodeJS.MemoryUsage;
+  peak: NodeJS.MemoryUsage;
+}
+const mib = (b: number) => +(b / 1048576).toFixed(1);
 const TICK = 100; // USER_HZ on Linux
+/** `--no-unit-env`: run the agent without the unit's memory settings (to measure what they buy). */
+const unitEnv = !process.argv.includes('--no-unit-env');
+
+/**
+ * The memory settings of systemd/meterlink.service, so the bench runs the agent as the box does: its
+ * `Environment=` lines (NODE_OPTIONS heap limits, MALLOC_ARENA_MAX) and `MemoryMax=`/`MemoryHigh=` (bytes).
+ */
+export async function unitMemorySettings(unitFile: string) {
+  const text = await readFile(unitFile, 'utf8');
+  const env: Record<string, string> = {};
+  for (const m of text.matchAll(/^Environment=(.*)$/gm)) {
+    const v = m[1]!.trim().replace(/^"(.*)"$/, '$1');
+    const eq = v.indexOf('=');
+    if (eq > 0) env[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  const size = (key: string) => {
+    const m = new RegExp(`^${key}=(\\d+)([KMG]?)$`, 'm').exec(text);
+    if (!m) return undefined;
+    return Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
+  };
+  return { env, memoryMax: size('MemoryMax'), memoryHigh: size('MemoryHigh') };
+}
 
 interface ProcSample {
   t: number;
@@ -84,7 +123,10 @@ async function watch(child: ChildProcess, ms: number, onSample?: () => Promise<v
   const out: ProcSample[] = [];
   const end = Date.now() + ms;
   while (Date.now() < end && child.exitCode === null) {
-    out.push(await procSample(child.pid as number));
+    // The process may have gone between the check and the read (killed by the watchdog or the OOM killer).
+    const s = await procSample(child.pid as number).catch(() => undefined);
+    if (s === undefined) break;
+    out.push(s);
     await onSample?.();
     await delay(Math.min(sampleEveryMs, Math.max(0, end - Date.now())));
   }
@@ -161,10 +203,46 @@ log: { level: warn }
 
     const baseline = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     cleanups.push(async () => baseline.kill('SIGKILL'));
-    const agent = spawn(process.execPath, [bin, 'run', '--config', config], {
+    const probeFile = join(dir, 'mem-probe.json');
+    const unit = await unitMemorySettings(join(root, 'systemd/meterlink.service'));
+    const agentEnv = unitEnv ? unit.env : {};
+    console.log(
+      `agent environment from systemd/meterlink.service: ${unitEnv ? JSON.stringify(agentEnv) : 'not applied (--no-unit-env)'}; MemoryMax=${unit.memoryMax ?? '-'} MemoryHigh=${unit.memoryHigh ?? '-'}`,
+    );
+    const agent = spawn(process.execPath, ['--import', MEM_PROBE, bin, 'run', '--config', config], {
       stdio: ['ignore', 'ignore', 'inherit'],
+      env: {
+        ...process.env,
+        ...agentEnv,
+        NODE_OPTIONS: agentEnv.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '',
+        METERLINK_MEM_PROBE: probeFile,
+      },
     });
     cleanups.push(async () => agent.kill('SIGKILL'));
+    // The unit's MemoryMax= as a hard limit: in a memory cgroup when one can be made here (the kernel then
+    // OOM-kills the agent exactly as systemd's would), and always an RSS watchdog polling /proc every 100 ms
+    // that SIGKILLs the agent and fails the run when its RSS crosses the limit.
+    const limit = unitEnv ? unit.memoryMax : undefined;
+    const cgroup = limit ? await joinMemoryCgroup(agent.pid as number, limit) : undefined;
+    if (cgroup) cleanups.push(() => cgroup.remove());
+    let limitCrossedKiB: number | undefined;
+    const watchdog = limit
+      ? setInterval(() => {
+          void procSample(agent.pid as number)
+            .then((p) => {
+              if (p.rssKiB * 1024 > limit && limitCrossedKiB === undefined) {
+                limitCrossedKiB = p.rssKiB;
+                agent.kill('SIGKILL');
+              }
+            })
+            .catch(() => {});
+        }, 100)
+      : undefined;
+    cleanups.push(async () => clearInterval(watchdog));
+    if (limit)
+      console.log(
+        `hard limit ${mib(limit)} MiB (MemoryMax=): RSS watchdog every 100 ms${cgroup ? `, and memory cgroup ${cgroup.path}` : ' (no memory cgroup can be made here)'}`,
+      );
     const agentStarted = Date.now();
     let drainedAfterMs: number | undefined;
     const statusFile = join(dir, 'status.json');
@@ -185,7 +263,18 @@ log: { level: warn }
       publisher: { samplesAcked: number; batchesAcked: number };
       meters: { id: string; polls: number; failures: number }[];
     };
+    const probe = JSON.parse(await readFile(probeFile, 'utf8').catch(() => 'null')) as MemProbe | null;
+    const split = (m: NodeJS.MemoryUsage) => ({
+      rss: mib(m.rss),
+      heapTotal: mib(m.heapTotal),
+      heapUsed: mib(m.heapUsed),
+      external: mib(m.external),
+      arrayBuffers: mib(m.arrayBuffers),
+    });
+    const memory = probe ? { peak: split(probe.peak), end: split(probe.now) } : null;
     const agentFig = summarise(a, durationMs);
+    const cg = cgroup ? await cgroup.usage() : undefined;
+    const killed = agent.exitCode !== null || agent.signalCode !== null;
     const baseFig = summarise(b, Math.min(durationMs, 60_000));
     agent.kill('SIGTERM');
 
@@ -201,10 +290,19 @@ log: { level: warn }
     console.log(
       `published ${status.publisher.samplesAcked} samples in ${status.publisher.batchesAcked} batches; polls: ${status.meters.map((m) => `${m.id} ${m.polls} (${m.failures} failed)`).join(', ')}`,
     );
+    if (memory)
+      console.log(
+        `agent memory split (MiB; peaks are per field): peak rss ${memory.peak.rss} = heap ${memory.peak.heapTotal} (used ${memory.peak.heapUsed}) + external ${memory.peak.external} (ArrayBuffers ${memory.peak.arrayBuffers}) + native/code; at end rss ${memory.end.rss}, heap ${memory.end.heapTotal}, external ${memory.end.external}`,
+      );
     if (backlog > 0)
       console.log(
         `backlog of ${backlog} samples drained in ${drainedAfterMs === undefined ? 'MORE than the run' : `${(drainedAfterMs / 1000).toFixed(1)} s`} (from agent start); peak RSS ${agentFig.peakRssMiB} MiB`,
       );
+    if (limit)
+      console.log(
+        `hard limit ${mib(limit)} MiB: ${limitCrossedKiB !== undefined ? `CROSSED (RSS ${mib(limitCrossedKiB * 1024)} MiB), agent killed` : killed ? `agent died during the run (exit ${agent.exitCode ?? agent.signalCode})` : 'never crossed'}${cg ? `; cgroup peak ${mib(cg.peak)} MiB, OOM kills ${cg.oomKills}` : ''}`,
+      );
+    const failed = killed || (cg?.oomKills ?? 0) > 0 || (backlog > 0 && drainedAfterMs === undefined);
     console.log(
       'RESULT ' +
         JSON.stringify({
@@ -213,6 +311,12 @@ log: { level: warn }
           meters: 3,
           agent: agentFig,
           baselineIdleNode: baseFig,
+          memory,
+          unitEnv: unitEnv ? agentEnv : null,
+          limitMiB: limit ? mib(limit) : null,
+          limitCrossed: limitCrossedKiB !== undefined,
+          cgroup: cg ? { peakMiB: mib(cg.peak), oomKills: cg.oomKills } : null,
+          ok: !failed,
           samplesPublished: status.publisher.samplesAcked,
           batches: status.publisher.batchesAcked,
           samplesPerMinute: +(status.publisher.samplesAcked / minutes).toFixed(1),
@@ -221,10 +325,66 @@ log: { level: warn }
             : {}),
         }),
     );
+    if (failed) process.exitCode = 1;
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => {});
   }
 }
 
+/**
+ * Moves `pid` into a new memory cgroup below this process's own, limited to `limit` bytes (cgroup v2
+ * `memory.max`, or v1 `memory.limit_in_bytes` with swap off). Undefined when that is not possible here.
+ */
+async function joinMemoryCgroup(pid: number, limit: number) {
+  const own = await readFile('/proc/self/cgroup', 'utf8').catch(() => '');
+  const v1 = /^\d+:memory:(.*)$/m.exec(own)?.[1];
+  const v2 = /^0::(.*)$/m.exec(own)?.[1];
+  const base =
+    v1 !== undefined ? `/sys/fs/cgroup/memory${v1}` : v2 !== undefined ? `/sys/fs/cgroup${v2}` : '';
+  if (!base) return undefined;
+  const path = join(base, `meterlink-footprint-${process.pid}`);
+  const { mkdir, rmdir } = await import('node:fs/promises');
+  try {
+    await mkdir(path);
+    if (v1 !== undefined) {
+      await writeFile(join(path, 'memory.limit_in_bytes'), String(limit));
+      await writeFile(join(path, 'memory.memsw.limit_in_bytes'), String(limit)).catch(() => {});
+    } else await writeFile(join(path, 'memory.max'), String(limit));
+    await writeFile(join(path, 'cgroup.procs'), String(pid));
+  } catch {
+    await rmdir(path).catch(() => {});
+    return undefined;
+  }
+  return {
+    path,
+    async usage() {
+      const read = (f: string) => readFile(join(path, f), 'utf8').catch(() => '');
+      if (v1 !== undefined)
+        return {
+          peak: Number(await read('memory.max_usage_in_bytes')) || 0,
+          oomKills: Number(/oom_kill (\d+)/.exec(await read('memory.oom_control'))?.[1] ?? 0),
+        };
+      return {
+        peak: Number(await read('memory.peak')) || 0,
+        oomKills: Number(/oom_kill (\d+)/.exec(await read('memory.events'))?.[1] ?? 0),
+      };
+    },
+    // Only an empty cgroup can be removed: kill the agent (if still there) and wait for it to leave.
+    async remove() {
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 50; i++) {
+        if (
+          await rmdir(path).then(
+            () => true,
+            () => false,
+          )
+        )
+          return;
+        await delay(100);
+      }
+    },
+  };
+}
+
 await main();
-process.exit(0);
+process.exit(process.exitCode ?? 0);

@@ -75,3 +75,23 @@ t.test('the unit keeps the settings the product depends on', async (t) => {
   const { ExitCode } = await import('../../agent/cli.js');
   t.equal(ExitCode.badConfig, 78);
 });
+
+t.test('memory: MemoryHigh < MemoryMax, and the Node heap limits fit well inside them', async (t) => {
+  const bytes = (v: string | undefined) => {
+    const m = /^(\d+)([KMG])$/.exec(v ?? '');
+    return m ? Number(m[1]) * { K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2] as 'K' | 'M' | 'G'] : NaN;
+  };
+  const max = bytes(get('MemoryMax')[0]);
+  const high = bytes(get('MemoryHigh')[0]);
+  t.ok(max > 0 && max <= 384 * 1024 ** 2, `MemoryMax ${get('MemoryMax')[0]} set, ≤ 384M (a 1 GB Pi)`);
+  t.ok(high > 0 && high < max, `MemoryHigh ${get('MemoryHigh')[0]} below MemoryMax`);
+  const env = get('Environment').map((v) => v.replace(/^"(.*)"$/, '$1'));
+  const nodeOptions = env.find((v) => v.startsWith('NODE_OPTIONS='));
+  t.ok(nodeOptions, 'NODE_OPTIONS set');
+  const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions ?? '')?.[1]);
+  const semi = Number(/--max-semi-space-size=(\d+)/.exec(nodeOptions ?? '')?.[1]);
+  // V8 keeps old space + 3 semi-spaces; the rest of MemoryHigh is native (LevelDB, aws-crt, OpenSSL, code).
+  t.ok(oldSpace > 0 && semi > 0, 'old space and semi-space capped');
+  t.ok((oldSpace + 3 * semi) * 1024 ** 2 <= high / 2, 'the heap is at most half of MemoryHigh');
+  t.ok(env.includes('MALLOC_ARENA_MAX=2'), 'glibc malloc arenas capped');
+});

@@ -12,8 +12,11 @@ import type { MqttConnection, PublishResult } from './mqtt-connection.js';
 
 /** The part of the buffer the publisher needs. */
 export interface BatchSource {
-  /** Oldest samples with seq > afterSeq, at most maxCount, in sequence order. */
-  readOldest(opts: { afterSeq: number; maxCount: number }): Promise<readonly Sample[]>;
+  /**
+   * Oldest samples with seq > afterSeq, at most maxCount, in sequence order; at most about maxBytes of stored
+   * bytes (always at least one sample) when given.
+   */
+  readOldest(opts: { afterSeq: number; maxCount: number; maxBytes?: number }): Promise<readonly Sample[]>;
   /** Deletes the range [fromSeq, toSeq] (inclusive); harmless for seqs already gone. */
   ack(fromSeq: number, toSeq: number): Promise<void>;
 }
@@ -37,6 +40,12 @@ export interface PublisherOptions {
   window?: number;
   /** How many samples to read from the buffer per batch attempt (default 8192). */
   readCount?: number;
+  /**
+   * Read-ahead bound in stored bytes per batch attempt (default window × maxBytes, 8 × 128 KB = 1 MB: what
+   * the in-flight window can carry at once). Together with `readCount` it bounds the memory of a backlog drain
+   * however long the backlog is.
+   */
+  readBytes?: number;
   /** Backoff after an error reason code: first delay and cap, full jitter (defaults 1 s, 5 min). */
   retryBaseMs?: number;
   retryMaxMs?: number;
@@ -95,6 +104,7 @@ export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
   const maxDelayMs = opts.maxDelayMs ?? 60_000;
   const windowSize = Math.max(1, opts.window ?? 8);
   const readCount = opts.readCount ?? 8192;
+  const readBytes = opts.readBytes ?? windowSize * maxBytesCap;
   const retryBaseMs = opts.retryBaseMs ?? 1_000;
   const retryMaxMs = opts.retryMaxMs ?? 300_000;
   const notAuthorizedPauseMs = opts.notAuthorizedPauseMs ?? 900_000;
@@ -106,7 +116,8 @@ export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
   let loopDone: Promise<void> = Promise.resolve();
   /** Highest seq handed to a publish (acked or in flight). */
   let cursor = 0;
-  let lastBatchCount = 0;
+  /** Samples to read next: a little more than the last batch took, twice as many when it took all it got. */
+  let nextRead = 256;
   /** Lowest seq of a failed batch since the last rewind, or undefined. */
   let rewindTo: number | undefined;
   /** A smaller byte budget for the range starting at `splitFrom` after a too-large failure. */
@@ -259,9 +270,10 @@ export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
       await waitForWindowSlot();
       if (!running || rewindTo !== undefined) continue;
 
-      // Read about twice what the last batch took, so a backlog drain does not read 4× what it sends.
-      const want = Math.min(readCount, Math.max(256, lastBatchCount * 2));
-      const samples = await opts.source.readOldest({ afterSeq: cursor, maxCount: want });
+      // Read a little more than the last batch took (enough to tell that the batch is full), not 2-4× what
+      // it sends: each sample read is decoded into objects, and what does not fit is read again next time.
+      const want = Math.min(readCount, Math.max(256, nextRead));
+      const samples = await opts.source.readOldest({ afterSeq: cursor, maxCount: want, maxBytes: readBytes });
       if (samples.length === 0) {
         oldestUnsentSeenAt = undefined;
         await sleep(maxDelayMs);
@@ -300,7 +312,7 @@ export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
         }
       }
       oldestUnsentSeenAt = undefined;
-      lastBatchCount = count;
+      nextRead = count < samples.length ? Math.ceil(count * 1.25) + 64 : count * 2;
       const batchSamples = samples.slice(0, count);
       const fromSeq = (batchSamples[0] as Sample).seq;
       const toSeq = (batchSamples[batchSamples.length - 1] as Sample).seq;

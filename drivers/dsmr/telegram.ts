@@ -281,6 +281,15 @@ function mapTelegram(
     const net = addExact(imp, exp, -1);
     if (net) values['power_w'] = net;
   }
+  // Per phase too: the same net channels (import positive) a Modbus or SML meter fills.
+  for (const l of ['l1', 'l2', 'l3']) {
+    const pi = values[`power_import_${l}_w`];
+    const pe = values[`power_export_${l}_w`];
+    if (pi && pe && !values[`power_${l}_w`]) {
+      const net = addExact(pi, pe, -1);
+      if (net) values[`power_${l}_w`] = net;
+    }
+  }
   for (const dir of ['import', 'export'] as const) {
     const t1 = values[`energy_${dir}_t1_kwh`];
     const t2 = values[`energy_${dir}_t2_kwh`];

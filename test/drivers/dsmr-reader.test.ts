@@ -48,6 +48,7 @@ function expected(f: DsmrFlavour, s: DsmrSnapshot): Record<string, Value> {
     const l = `l${i + 1}`;
     v[`power_import_${l}_w`] = intValue(s.importW[i]!);
     v[`power_export_${l}_w`] = intValue(s.exportW[i]!);
+    v[`power_${l}_w`] = intValue(s.importW[i]! - s.exportW[i]!);
     v[`current_${l}_a`] =
       f === 'e-mucs' ? intValue(s.currentCa[i]!, -2) : intValue(Math.round(s.currentCa[i]! / 100));
     if (f !== '4') v[`voltage_${l}_v`] = intValue(s.voltageDv[i]!, -1);

@@ -78,6 +78,9 @@ t.test('DSMR 5.0.2 spec telegram: every value exact', async (t) => {
     power_export_l1_w: intValue(4444),
     power_export_l2_w: intValue(5555),
     power_export_l3_w: intValue(6666),
+    power_l1_w: intValue(-3333),
+    power_l2_w: intValue(-3333),
+    power_l3_w: intValue(-3333),
     gas_m3: intValue(12785123, -3),
   });
   for (const name of Object.keys(tg.values)) t.ok(channelByName(name), `${name} is a canonical channel`);

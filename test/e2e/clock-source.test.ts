@@ -25,14 +25,16 @@ await t.test('time.source auto on this machine: the kernel decides', async (t) =
   t.teardown(() => agent.kill('SIGKILL'));
   const status = await waitFor(() => readStatusFile(rig.statusFile).catch(() => undefined), {
     what: 'status file',
-    timeout: 30_000,
+    timeout: 90_000,
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n${agent.output().slice(-3000)}`);
   });
   t.equal(status.clock.source, 'kernel', 'auto picked the kernel probe');
   t.equal(status.clock.synced, kernelSaysSynced, 'the agent agrees with adjtimex');
   t.comment(`clock: ${status.clock.detail}`);
   const first = await waitFor(() => rig.cloud.samples[0], {
     what: 'first published sample',
-    timeout: 60_000,
+    timeout: 90_000,
   });
   const firstMs = Math.round(performance.now() - started);
   t.comment(
@@ -54,7 +56,7 @@ await t.test('time.source auto on this machine: the kernel decides', async (t) =
     // names the source and the likely cause.
     const ev = await waitFor(() => rig.cloud.events.find((e) => e.event === 'clock_unsynced'), {
       what: 'clock_unsynced event',
-      timeout: 30_000,
+      timeout: 90_000,
     });
     t.match(ev.data, { source: 'kernel', cause: /NOT synchronised/ });
     t.ok(firstMs >= 3_000, 'nothing shipped before the hold expired');
@@ -73,11 +75,11 @@ await t.test(
     t.teardown(() => agent.kill('SIGKILL'));
     const ev = await waitFor(() => rig.cloud.events.find((e) => e.event === 'clock_unsynced'), {
       what: 'clock_unsynced event',
-      timeout: 30_000,
+      timeout: 90_000,
     });
     t.match(ev, { severity: 'warning', data: { source: 'file', cause: /does not exist/ } });
     t.ok((ev.data as { unsyncedMs: number }).unsyncedMs >= 2_000);
-    await waitFor(() => rig.cloud.samples.length > 0, { what: 'samples after the hold', timeout: 30_000 });
+    await waitFor(() => rig.cloud.samples.length > 0, { what: 'samples after the hold', timeout: 90_000 });
     t.ok(
       rig.cloud.samples.every((s) => s.flags & QualityFlag.clockUnsynced),
       'shipped flagged unsynchronised',
@@ -93,7 +95,7 @@ await t.test('time.source trust: publishes at once without a sync file', async (
   await setTime(rig, '  source: trust\n');
   const agent = spawnMeterlink(['run', '--config', rig.configFile]);
   t.teardown(() => agent.kill('SIGKILL'));
-  const first = await waitFor(() => rig.cloud.samples[0], { what: 'first sample', timeout: 30_000 });
+  const first = await waitFor(() => rig.cloud.samples[0], { what: 'first sample', timeout: 90_000 });
   t.equal(first.flags & QualityFlag.clockUnsynced, 0);
   const s = await readStatusFile(rig.statusFile);
   t.match(s.clock, { synced: true, source: 'trust' });

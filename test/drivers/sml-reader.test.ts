@@ -1,0 +1,102 @@
+import t from 'tap';
+import { createSmlMeter, startSmlEmitter } from '../../drivers/index.js';
+import { QualityFlag } from '../../cloud-contract/sample.js';
+import { runCliCaptured } from '../harness/cli.js';
+import { startPtyPair } from '../harness/pty.js';
+
+await t.test(
+  'meterlink simulate sml with faults: the reader gets the good files, counts the bad',
+  async (t) => {
+    const pty = await startPtyPair(t);
+    const meter = createSmlMeter({ id: 'ehz', port: pty.b, readTimeoutMs: 10_000 });
+    t.teardown(() => meter.close());
+    const first = meter.read(); // opens the port before the simulator writes
+    const cli = runCliCaptured([
+      'simulate',
+      'sml',
+      '--port',
+      pty.a,
+      '--interval',
+      '40',
+      '--count',
+      '12',
+      '--bad-crc-every',
+      '2',
+      '--truncate-every',
+      '5',
+      '--noise-every',
+      '3',
+      '--server-id',
+      '0A01484C5902000424A0',
+    ]);
+    const r = await first;
+    t.equal(r.serial, '0a01484c5902000424a0');
+    t.ok(r.values.power_l1_w, 'per-phase power');
+    t.equal(r.flags, 0);
+    const res = await cli;
+    t.equal(res.code, 0, res.stderr);
+    t.match(res.stdout, /simulating an SML meter/);
+    t.match(res.stdout, /file 2 bad-crc/);
+    t.match(res.stdout, /file 5 truncated/);
+    t.match(res.stdout, /sent 12 files \(5 good\)/);
+  },
+);
+
+await t.test('PIN locked again: power stops, readings are partial with the channels missing', async (t) => {
+  const pty = await startPtyPair(t);
+  const meter = createSmlMeter({ id: 'ehz', port: pty.b, readTimeoutMs: 10_000 });
+  t.teardown(() => meter.close());
+  const first = meter.read();
+  const emitter = await startSmlEmitter({ path: pty.a, intervalMs: 50, faults: { counterOnlyFrom: 4 } });
+  t.teardown(() => emitter.stop());
+  const full = await first;
+  t.equal(full.flags, 0);
+  let r = await meter.read();
+  while (r.missing.length === 0) r = await meter.read();
+  t.equal(r.flags & QualityFlag.partial, QualityFlag.partial);
+  t.same(r.missing.sort(), ['power_l1_w', 'power_l2_w', 'power_l3_w', 'power_w']);
+  t.match(r.errors, [{ code: 'BAD_FRAME', context: { reason: 'incomplete' } }]);
+  t.ok(r.values.energy_import_kwh, 'counters still there');
+  t.equal(meter.stats().counterOnly, false);
+  t.ok(meter.stats().good >= 2);
+});
+
+await t.test(
+  'no meter: TIMEOUT names the IR head; a missing port is PORT_OPEN_FAILED; closed is CLOSED',
+  async (t) => {
+    const pty = await startPtyPair(t);
+    const silent = createSmlMeter({ id: 'ehz', port: pty.b, readTimeoutMs: 300, watchdogMs: 1000 });
+    await t.rejects(silent.read(), { code: 'TIMEOUT', message: /IR head/ });
+    t.equal(silent.stats().counterOnly, true);
+    await silent.close();
+    await t.rejects(silent.read(), { code: 'CLOSED' });
+    const missing = createSmlMeter({ id: 'x', port: '/nonexistent/ttyIR', readTimeoutMs: 2000 });
+    await t.rejects(missing.read(), { code: 'PORT_OPEN_FAILED' });
+    await missing.close();
+    const aborted = createSmlMeter({ id: 'y', port: pty.b, readTimeoutMs: 5000 });
+    const ac = new AbortController();
+    const p = aborted.read(ac.signal);
+    ac.abort();
+    await t.rejects(p, { code: 'TIMEOUT', context: { aborted: true } });
+    const pending = aborted.read();
+    await aborted.close();
+    await t.rejects(pending, { code: 'CLOSED' });
+  },
+);
+
+await t.test('usage errors name the option', async (t) => {
+  const bad = async (args: string[], re: RegExp) => {
+    const r = await runCliCaptured(['simulate', 'sml', '--port', '/tmp/x', ...args]);
+    t.equal(r.code, 2, args.join(' '));
+    t.match(r.stderr, re);
+  };
+  await bad(['--interval', 'soon'], /--interval soon: expected a whole number/);
+  await bad(['--count', '0'], /--count 0/);
+  await bad(['--server-id', 'xyz'], /--server-id xyz: expected hex bytes/);
+  const missing = await runCliCaptured(['simulate', 'sml', '--port', '/nonexistent/ttyIR', '--quiet']);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /cannot open \/nonexistent\/ttyIR/);
+  const help = await runCliCaptured(['simulate', 'sml', '--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /Examples:[\s\S]*--bad-crc-every/);
+});

@@ -1,0 +1,111 @@
+/**
+ * bench:export — `meterlink buffer export` (compiled, as installed) of a large backlog: peak RSS and time of
+ * the command streaming N samples (default 1,000,000 SDM630 readings at 1 Hz, ~11.5 days) as JSON lines
+ * into a pipe that the bench reads and discards (as `meterlink buffer export | gzip` would). RSS is read from
+ * /proc every 100 ms. Baseline in the same run: a bare Node process idling.
+ *
+ *   npm run bench:export -- --samples 1000000
+ *
+ * `--node-options "..."` runs the command with these Node options instead of the ones the unit sets.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { openLevelBuffer } from '../buffer/index.js';
+import { eastronSdm630 } from '../drivers/profiles/eastron-sdm630.js';
+import { readings } from './lib/week.js';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const argv = process.argv;
+const opt = (name: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i > 0 ? argv[i + 1] : undefined;
+};
+const samples = Number(opt('samples') ?? 1_000_000);
+const mib = (kib: number) => +(kib / 1024).toFixed(1);
+
+async function rssKiB(pid: number): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+  const m = status && /VmRSS:\s+(\d+)/.exec(status);
+  return m ? Number(m[1]) : undefined;
+}
+
+async function main() {
+  const bin = join(root, 'dist/agent/bin.js');
+  if (!existsSync(bin)) {
+    console.error('dist/ is missing: run `npm run build` first (the benchmark measures the compiled CLI).');
+    process.exit(2);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'meterlink-export-'));
+  try {
+    const path = join(dir, 'buffer');
+    const t0 = Date.now();
+    const buf = await openLevelBuffer({ path, maxSize: Infinity });
+    let chunk = [];
+    for (const s of readings(eastronSdm630, samples, Date.now() - samples * 1000, 'main')) {
+      chunk.push(s);
+      if (chunk.length === 1000) {
+        await buf.append(chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) await buf.append(chunk);
+    await buf.close();
+    console.log(
+      `export: ${samples} samples written to the buffer in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+
+    const baseline = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    const nodeOptions = opt('node-options');
+    const started = Date.now();
+    const cli = spawn(process.execPath, [bin, 'buffer', 'export', '--path', path], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, NODE_OPTIONS: nodeOptions ?? '' },
+    });
+    let bytes = 0;
+    let lines = 0;
+    cli.stdout.on('data', (b: Buffer) => {
+      bytes += b.length;
+      for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++;
+    });
+    const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
+    let peak = 0;
+    let done = false;
+    void exited.then(() => (done = true));
+    while (!done) {
+      peak = Math.max(peak, (await rssKiB(cli.pid as number)) ?? 0);
+      await delay(100);
+    }
+    const code = await exited;
+    const seconds = (Date.now() - started) / 1000;
+    const basePeak = (await rssKiB(baseline.pid as number)) ?? 0;
+    baseline.kill('SIGKILL');
+    console.log(
+      `meterlink buffer export: ${lines} lines, ${(bytes / 1024 ** 2).toFixed(0)} MiB of JSON in ${seconds.toFixed(1)} s; peak RSS ${mib(peak)} MiB (idle node: ${mib(basePeak)} MiB)${nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ''}`,
+    );
+    const ok = code === 0 && lines === samples;
+    console.log(
+      'RESULT ' +
+        JSON.stringify({
+          bench: 'export',
+          samples,
+          lines,
+          jsonMiB: +(bytes / 1024 ** 2).toFixed(0),
+          seconds: +seconds.toFixed(1),
+          peakRssMiB: mib(peak),
+          baselineIdleNodeRssMiB: mib(basePeak),
+          nodeOptions: nodeOptions ?? null,
+          ok,
+        }),
+    );
+    if (!ok) process.exitCode = 1;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -371,7 +371,11 @@ async function joinMemoryCgroup(pid: number, limit: number) {
     },
     // Only an empty cgroup can be removed: kill the agent (if still there) and wait for it to leave.
     async remove() {
-      process.kill(pid, 'SIGKILL');
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone (killed by the watchdog or the OOM killer).
+      }
       for (let i = 0; i < 50; i++) {
         if (
           await rmdir(path).then(

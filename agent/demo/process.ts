@@ -89,13 +89,32 @@ async function isExecutable(file: string): Promise<boolean> {
 /** Thrown from a `waitUntil` check to stop waiting at once (the awaited thing can no longer happen). */
 export class StopWaiting extends Error {}
 
-/** Resolves with the first truthy value of `check()`, re-checking every `interval` ms until `timeout`. */
+export interface WaitUntilOptions {
+  /** Give up after this many ms without success (default 10 s); with `progress`, without progress. */
+  timeout?: number;
+  /** Re-check this often, in ms (default 20). */
+  interval?: number;
+  /** Says what was awaited, for the timeout error. */
+  what?: string;
+  /**
+   * For long work that moves in steps (a drain, a run with progress lines): a value that changes while the
+   * work advances (a count, a length). Each change restarts the `timeout`, so a busy machine that works
+   * slowly still gets there, while work that stops advancing fails after `timeout` as before.
+   */
+  progress?: () => unknown;
+}
+
+/**
+ * Resolves with the first truthy value of `check()`, re-checking every `interval` ms until `timeout` (counted
+ * from the last change of `progress`, when given).
+ */
 export async function waitUntil<T>(
   check: () => T | Promise<T>,
-  opts: { timeout?: number; interval?: number; what?: string } = {},
+  opts: WaitUntilOptions = {},
 ): Promise<NonNullable<T>> {
   const timeout = opts.timeout ?? 10_000;
-  const deadline = Date.now() + timeout;
+  let deadline = Date.now() + timeout;
+  let seen = opts.progress?.();
   let lastError: unknown;
   for (;;) {
     try {
@@ -105,11 +124,19 @@ export async function waitUntil<T>(
       if (err instanceof StopWaiting) throw err;
       lastError = err;
     }
+    if (opts.progress) {
+      const now = opts.progress();
+      if (!Object.is(now, seen)) {
+        seen = now;
+        deadline = Date.now() + timeout;
+      }
+    }
     if (Date.now() > deadline) {
       const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      const idle = opts.progress ? ` without progress (stuck at ${String(seen)})` : '';
       throw new DemoError(
         'TIMEOUT',
-        `timed out after ${timeout} ms waiting for ${opts.what ?? 'a condition'}${why}`,
+        `timed out after ${timeout} ms${idle} waiting for ${opts.what ?? 'a condition'}${why}`,
         {
           cause: lastError,
         },

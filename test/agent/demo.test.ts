@@ -42,10 +42,15 @@ t.test('demo --duration 12s --no-tui: batches verified, summary, exit 0, temp di
   // At a sunny noon (whatever the real hour): solar export makes power negative, and the view must show it.
   const demo = spawnMeterlink(['demo', '--duration', '12s', '--no-tui', '--sim-time', '12:00']);
   t.teardown(() => demo.kill('SIGKILL'));
+  // Its steps and once-a-second progress lines are its progress: a slow start on a busy machine is fine, a
+  // demo that stops printing for 30 s is not.
   await waitFor(() => demo.child.exitCode !== null || demo.child.signalCode !== null, {
-    what: `the demo to end\n${demo.output()}`,
-    timeout: 60_000,
+    what: 'the demo to end',
+    timeout: 30_000,
     interval: 100,
+    progress: () => demo.output().length,
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n${demo.output()}`);
   });
   const out = demo.output();
   t.equal(demo.child.exitCode, 0, 'exit 0', { output: out });
@@ -82,8 +87,12 @@ t.test('Ctrl-C (SIGINT) mid-run stops everything cleanly: exit 0, summary, temp 
   t.teardown(() => demo.kill('SIGKILL'));
   // Mid-run: batches are arriving and being verified.
   await waitFor(() => /^\[\d\d:\d\d\] batches \d+ received, [1-9]\d* verified/m.test(demo.output()), {
-    what: `a verified batch\n${demo.output()}`,
-    timeout: 60_000,
+    what: 'a verified batch',
+    timeout: 30_000,
+    // Start-up steps count as progress (slow on a busy machine); once the agent runs, 30 s to a batch.
+    progress: () => demo.output().match(/^demo: /gm)?.length ?? 0,
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n${demo.output()}`);
   });
   await demo.kill('SIGINT');
   const out = demo.output();

@@ -6,11 +6,4 @@
  */
 export { StopWaiting as GiveUp, waitUntil as waitFor } from '../../agent/demo/process.js';
 
-export interface WaitOptions {
-  /** Give up after this many ms (default 10 s). */
-  timeout?: number;
-  /** Re-check this often, in ms (default 20). */
-  interval?: number;
-  /** Says what was awaited, for the timeout error. */
-  what?: string;
-}
+export type { WaitUntilOptions as WaitOptions } from '../../agent/demo/process.js';

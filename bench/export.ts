@@ -15,9 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { openLevelBuffer } from '../buffer/index.js';
-import { eastronSdm630 } from '../drivers/profiles/eastron-sdm630.js';
-import { readings } from './lib/week.js';
+import { fillBacklog } from './lib/backlog.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const argv = process.argv;
@@ -44,17 +42,7 @@ async function main() {
   try {
     const path = join(dir, 'buffer');
     const t0 = Date.now();
-    const buf = await openLevelBuffer({ path, maxSize: Infinity });
-    let chunk = [];
-    for (const s of readings(eastronSdm630, samples, Date.now() - samples * 1000, 'main')) {
-      chunk.push(s);
-      if (chunk.length === 1000) {
-        await buf.append(chunk);
-        chunk = [];
-      }
-    }
-    if (chunk.length > 0) await buf.append(chunk);
-    await buf.close();
+    await fillBacklog(path, samples);
     console.log(
       `export: ${samples} samples written to the buffer in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     );

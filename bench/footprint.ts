@@ -21,10 +21,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { startMosquittoBroker } from '../agent/demo/mosquitto.js';
 import { startSocatPty } from '../agent/demo/pty.js';
-import { openLevelBuffer } from '../buffer/index.js';
-import { eastronSdm630 } from '../drivers/profiles/eastron-sdm630.js';
 import { startModbusSimulator } from '../drivers/index.js';
-import { readings } from './lib/week.js';
+import { fillBacklog } from './lib/backlog.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const arg = (name: string, dflt: number) => {
@@ -182,17 +180,7 @@ log: { level: warn }
     let fillMs = 0;
     if (backlog > 0) {
       const t0 = Date.now();
-      const buf = await openLevelBuffer({ path: join(dir, 'buffer'), maxSize: Infinity });
-      let chunk = [];
-      for (const s of readings(eastronSdm630, backlog, Date.now() - backlog * 1000, 'main')) {
-        chunk.push(s);
-        if (chunk.length === 1000) {
-          await buf.append(chunk);
-          chunk = [];
-        }
-      }
-      if (chunk.length > 0) await buf.append(chunk);
-      await buf.close();
+      await fillBacklog(join(dir, 'buffer'), backlog);
       fillMs = Date.now() - t0;
       console.log(`backlog: ${backlog} samples written to the buffer in ${(fillMs / 1000).toFixed(1)} s`);
     }

@@ -10,9 +10,10 @@
  * channel in `missing` and a `BAD_FRAME` error with `context.reason = 'incomplete'` (PIN locked again).
  */
 import { QualityFlag } from '../../cloud-contract/sample.js';
-import { openSerialP1Port, type OpenP1Port, type P1Port } from '../dsmr/port.js';
+import type { OpenP1Port } from '../dsmr/port.js';
 import { DriverError } from '../errors.js';
 import type { MeterReader, MeterReading } from '../reader.js';
+import { createSerialStream } from '../serial-stream.js';
 import { decodeSmlFile, type SmlReadingData } from './decode.js';
 import { SmlFramer, type SmlFramerStats } from './transport.js';
 
@@ -73,156 +74,59 @@ export function smlToReading(d: SmlReadingData, seen: Set<string>): MeterReading
 }
 
 export function createSmlMeter(opts: SmlMeterOptions, deps: { openPort?: OpenP1Port } = {}): SmlMeterReader {
-  const openPort = deps.openPort ?? openSerialP1Port;
-  const watchdogMs = opts.watchdogMs ?? 30_000;
   const readTimeoutMs = opts.readTimeoutMs ?? 10_000;
   const framer = new SmlFramer();
-  const c = { good: 0, crcErrors: 0, badFiles: 0, watchdogReopens: 0, opens: 0, portLost: 0 };
-  const waiters = new Set<{ resolve(r: MeterReading): void; reject(e: DriverError): void }>();
+  const c = { good: 0, crcErrors: 0, badFiles: 0 };
   const seen = new Set<string>();
-  let port: P1Port | undefined;
-  let opening: Promise<void> | undefined;
-  let started = false;
-  let closed = false;
-  let generation = 0;
-  let watchdog: NodeJS.Timeout | undefined;
-  let retry: NodeJS.Timeout | undefined;
-  let portError: DriverError | undefined;
-  let fileError: DriverError | undefined;
-
-  const armWatchdog = () => {
-    clearTimeout(watchdog);
-    if (!closed)
-      watchdog = setTimeout(() => {
-        c.watchdogReopens++;
-        void reopen();
-      }, watchdogMs);
-  };
   const onFile = (file: Buffer) => {
     const r = decodeSmlFile(file);
     if (!r.ok) {
       if (r.error.code === 'CRC') c.crcErrors++;
       else c.badFiles++;
-      fileError = r.error;
+      stream.noteFrameError(r.error);
       return;
     }
     c.good++;
-    armWatchdog();
-    const reading = smlToReading(r.data, seen);
-    for (const w of [...waiters]) w.resolve(reading);
+    stream.deliver(smlToReading(r.data, seen));
   };
-  const open = (): Promise<void> => {
-    if (closed || port) return Promise.resolve();
-    opening ??= (async () => {
-      const gen = ++generation;
-      try {
-        const p = await openPort(opts.port, {
-          baudRate: opts.baud ?? 9600,
-          dataBits: 8,
-          parity: 'none',
-          stopBits: 1,
-        });
-        if (closed || gen !== generation) return void (await p.close());
-        c.opens++;
-        port = p;
-        portError = undefined;
-        framer.reset();
-        p.onData((chunk) => {
-          if (gen === generation) for (const f of framer.push(chunk)) onFile(f);
-        });
-        p.onLost((err) => {
-          if (gen !== generation || closed) return;
-          c.portLost++;
-          port = undefined;
-          portError = new DriverError('PORT_GONE', `IR head port ${opts.port} disappeared (unplugged?)`, {
-            cause: err,
-            context: { port: opts.port, meter: opts.id },
-          });
-          retry = setTimeout(() => void open(), Math.min(1000, watchdogMs));
-        });
-        armWatchdog();
-      } catch (err) {
-        portError =
-          err instanceof DriverError
-            ? err
-            : new DriverError('PORT_OPEN_FAILED', `cannot open ${opts.port}`, { cause: err });
-        if (!closed) retry = setTimeout(() => void open(), Math.min(1000, watchdogMs));
-      } finally {
-        opening = undefined;
-      }
-    })();
-    return opening;
-  };
-  const reopen = async () => {
-    const p = port;
-    port = undefined;
-    generation++;
-    await p?.close();
-    await open();
-    if (!port) armWatchdog();
-  };
+  const stream = createSerialStream({
+    id: opts.id,
+    port: opts.port,
+    what: 'SML meter',
+    portWhat: 'IR head port',
+    settings: { baudRate: opts.baud ?? 9600, dataBits: 8, parity: 'none', stopBits: 1 },
+    watchdogMs: opts.watchdogMs ?? 30_000,
+    readTimeoutMs,
+    ...(deps.openPort ? { openPort: deps.openPort } : {}),
+    onOpen: () => framer.reset(),
+    onData: (chunk) => {
+      for (const f of framer.push(chunk)) onFile(f);
+    },
+    timeoutError: (fileError) => {
+      const context = {
+        meter: opts.id,
+        port: opts.port,
+        waitedMs: readTimeoutMs,
+        crcErrors: c.crcErrors,
+        badFiles: c.badFiles,
+      };
+      return new DriverError(
+        'TIMEOUT',
+        `no valid SML file on ${opts.port} within ${readTimeoutMs} ms (check the IR head sits on the meter's optical port and the baud rate)`,
+        fileError ? { cause: fileError, context } : { context },
+      );
+    },
+  });
 
   return {
     id: opts.id,
     stats: () => ({
       ...framer.stats,
       ...c,
+      ...stream.counters,
       counterOnly: !['power_w', 'power_l1_w'].some((x) => seen.has(x)),
     }),
-    read(signal?: AbortSignal): Promise<MeterReading> {
-      if (closed) return Promise.reject(new DriverError('CLOSED', `SML meter ${opts.id} is closed`));
-      if (!started) {
-        started = true;
-        void open();
-      }
-      return new Promise<MeterReading>((resolve, reject) => {
-        const done = () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          waiters.delete(w);
-        };
-        const w = {
-          resolve: (r: MeterReading) => (done(), resolve(r)),
-          reject: (e: DriverError) => (done(), reject(e)),
-        };
-        const onAbort = () =>
-          w.reject(
-            new DriverError('TIMEOUT', `read of SML meter ${opts.id} aborted`, {
-              context: { aborted: true },
-            }),
-          );
-        const timer = setTimeout(() => {
-          if (!port && portError) return w.reject(portError);
-          const context = {
-            meter: opts.id,
-            port: opts.port,
-            waitedMs: readTimeoutMs,
-            crcErrors: c.crcErrors,
-            badFiles: c.badFiles,
-          };
-          w.reject(
-            new DriverError(
-              'TIMEOUT',
-              `no valid SML file on ${opts.port} within ${readTimeoutMs} ms (check the IR head sits on the meter's optical port and the baud rate)`,
-              fileError ? { cause: fileError, context } : { context },
-            ),
-          );
-        }, readTimeoutMs);
-        if (signal?.aborted) return onAbort();
-        signal?.addEventListener('abort', onAbort, { once: true });
-        waiters.add(w);
-      });
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      clearTimeout(watchdog);
-      clearTimeout(retry);
-      for (const w of [...waiters]) w.reject(new DriverError('CLOSED', `SML meter ${opts.id} was closed`));
-      generation++;
-      const p = port;
-      port = undefined;
-      await p?.close();
-    },
+    read: (signal) => stream.read(signal),
+    close: () => stream.close(),
   };
 }

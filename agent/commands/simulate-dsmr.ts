@@ -7,6 +7,7 @@ import { startDsmrEmitter, type DsmrEmitter } from '../../drivers/simulator/dsmr
 import { dsmrFlavours, type DsmrFlavour } from '../../drivers/simulator/dsmr-render.js';
 import { CliError, ExitCode } from '../cli.js';
 import type { SimulateMode } from './simulate.js';
+import { durationOption, untilStopped, wholeOption } from './simulate-options.js';
 
 interface DsmrOpts {
   port: string;
@@ -22,25 +23,6 @@ interface DsmrOpts {
   stallAfter?: string;
   quiet?: boolean;
   encryptKey?: string;
-}
-
-/** `250ms`, `1s`, `5m` or a bare number of ms. */
-function duration(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!m) throw new CliError(`${flag} ${value}: expected a duration like 250ms, 1s or 5m`, ExitCode.usage);
-  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms'];
-  const ms = Math.round(Number(m[1]) * scale);
-  if (ms < 1) throw new CliError(`${flag} ${value}: must be at least 1ms`, ExitCode.usage);
-  return ms;
-}
-
-function count(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1)
-    throw new CliError(`${flag} ${value}: expected a whole number of telegrams, 1 or more`, ExitCode.usage);
-  return n;
 }
 
 export const dsmrMode: SimulateMode = {
@@ -82,14 +64,14 @@ export const dsmrMode: SimulateMode = {
             `--encrypt-key ${o.encryptKey}: expected 32 hex digits (a 16-byte AES key)`,
             ExitCode.usage,
           );
-        const intervalMs = duration(o.interval, '--interval');
-        const stepMs = duration(o.step, '--step');
-        const total = count(o.count, '--count');
+        const intervalMs = durationOption(o.interval, '--interval');
+        const stepMs = durationOption(o.step, '--step');
+        const total = wholeOption(o.count, '--count', 1, 'telegrams');
         const faults = {
-          corruptCrcEvery: count(o.corruptCrcEvery, '--corrupt-crc-every'),
-          truncateEvery: count(o.truncateEvery, '--truncate-every'),
-          garbageEvery: count(o.garbageEvery, '--garbage-every'),
-          stallAfter: count(o.stallAfter, '--stall-after'),
+          corruptCrcEvery: wholeOption(o.corruptCrcEvery, '--corrupt-crc-every', 1, 'telegrams'),
+          truncateEvery: wholeOption(o.truncateEvery, '--truncate-every', 1, 'telegrams'),
+          garbageEvery: wholeOption(o.garbageEvery, '--garbage-every', 1, 'telegrams'),
+          stallAfter: wholeOption(o.stallAfter, '--stall-after', 1, 'telegrams'),
         };
         let emitter: DsmrEmitter;
         try {
@@ -115,17 +97,7 @@ export const dsmrMode: SimulateMode = {
           );
         }
         io.out(`simulating a DSMR ${o.flavour} P1 port on ${o.port}; Ctrl-C stops\n`);
-        const signalled = new Promise<void>((resolve) => {
-          const done = () => {
-            process.off('SIGINT', done);
-            process.off('SIGTERM', done);
-            resolve();
-          };
-          process.once('SIGINT', done);
-          process.once('SIGTERM', done);
-          void emitter.done.then(done);
-        });
-        await signalled;
+        await untilStopped(emitter.done);
         await emitter.stop();
         io.out(`sent ${emitter.telegramsSent} telegrams (${emitter.goodSent} good)\n`);
       });

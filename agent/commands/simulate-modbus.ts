@@ -13,6 +13,7 @@ import {
 } from '../../drivers/simulator/modbus-simulator.js';
 import { CliError, ExitCode, type CliIo } from '../cli.js';
 import type { SimulateMode } from './simulate.js';
+import { untilStopped } from './simulate-options.js';
 
 interface CommonOpts {
   meter: string[];
@@ -89,15 +90,7 @@ async function serve(io: CliIo, start: () => Promise<ModbusSimulator>, what: str
   io.out(
     `simulating Modbus meters ${list} on ${what}${sim.port ? ` (port ${sim.port})` : ''}; Ctrl-C stops\n`,
   );
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
+  await untilStopped();
   await sim.stop();
 }
 

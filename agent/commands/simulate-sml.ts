@@ -6,6 +6,7 @@
 import { defaultSmlServerId, startSmlEmitter, type SmlEmitter } from '../../drivers/simulator/sml-emitter.js';
 import { CliError, ExitCode } from '../cli.js';
 import type { SimulateMode } from './simulate.js';
+import { untilStopped, wholeOption } from './simulate-options.js';
 
 interface SmlOpts {
   port: string;
@@ -18,14 +19,6 @@ interface SmlOpts {
   noiseEvery?: string;
   counterOnlyFrom?: string;
   quiet?: boolean;
-}
-
-function whole(value: string | undefined, flag: string, min = 1): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new CliError(`${flag} ${value}: expected a whole number, ${min} or more`, ExitCode.usage);
-  return n;
 }
 
 export const smlMode: SimulateMode = {
@@ -53,19 +46,19 @@ export const smlMode: SimulateMode = {
           '  meterlink simulate sml --port /tmp/ttyA --bad-crc-every 5 --noise-every 3\n',
       )
       .action(async (o: SmlOpts) => {
-        const intervalMs = whole(o.interval, '--interval') as number;
-        const seed = whole(o.seed, '--seed', 0) as number;
+        const intervalMs = wholeOption(o.interval, '--interval') as number;
+        const seed = wholeOption(o.seed, '--seed', 0) as number;
         if (!/^(?:[0-9a-fA-F]{2}){1,32}$/.test(o.serverId))
           throw new CliError(
             `--server-id ${o.serverId}: expected hex bytes like ${defaultSmlServerId}`,
             ExitCode.usage,
           );
-        const count = whole(o.count, '--count');
+        const count = wholeOption(o.count, '--count');
         const faults = {
-          badCrcEvery: whole(o.badCrcEvery, '--bad-crc-every'),
-          truncateEvery: whole(o.truncateEvery, '--truncate-every'),
-          noiseEvery: whole(o.noiseEvery, '--noise-every'),
-          counterOnlyFrom: whole(o.counterOnlyFrom, '--counter-only-from'),
+          badCrcEvery: wholeOption(o.badCrcEvery, '--bad-crc-every'),
+          truncateEvery: wholeOption(o.truncateEvery, '--truncate-every'),
+          noiseEvery: wholeOption(o.noiseEvery, '--noise-every'),
+          counterOnlyFrom: wholeOption(o.counterOnlyFrom, '--counter-only-from'),
         };
         let emitter: SmlEmitter;
         try {
@@ -87,16 +80,7 @@ export const smlMode: SimulateMode = {
           );
         }
         io.out(`simulating an SML meter (server id ${o.serverId}) on ${o.port}; Ctrl-C stops\n`);
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            process.off('SIGINT', done);
-            process.off('SIGTERM', done);
-            resolve();
-          };
-          process.once('SIGINT', done);
-          process.once('SIGTERM', done);
-          void emitter.done.then(done);
-        });
+        await untilStopped(emitter.done);
         await emitter.stop();
         io.out(`sent ${emitter.filesSent} files (${emitter.goodSent} good)\n`);
       });

@@ -4,9 +4,9 @@
  * telegrams, garbage between telegrams, and stalls. When the port goes away (adapter unplugged) it keeps
  * trying to reopen it, as a meter keeps sending whether anyone listens or not.
  */
-import { SerialPort } from 'serialport';
 import { encryptGgcFrame } from '../dsmr/decrypt.js';
 import { lineSettings } from '../dsmr/meter.js';
+import { applyFaults, startPushLoop } from './emitter-core.js';
 import { DsmrApartmentModel, seededRandom, type DsmrSnapshot } from './dsmr-model.js';
 import { renderTelegram, type DsmrFlavour } from './dsmr-render.js';
 
@@ -72,20 +72,6 @@ export interface DsmrEmitter {
   stop(): Promise<void>;
 }
 
-function openPort(path: string, flavour: DsmrFlavour): Promise<SerialPort> {
-  const version = flavour === '2.2' ? '2.2' : '5';
-  return new Promise((resolve, reject) => {
-    const port = new SerialPort({ path, ...lineSettings({ version }), autoOpen: false });
-    port.open((err) => (err ? reject(err) : resolve(port)));
-  });
-}
-
-function write(port: SerialPort, bytes: Buffer): Promise<void> {
-  // No port.drain(): tcdrain() blocks a libuv pool thread until the far end reads, and a P1 port has no
-  // flow control to wait for anyway. The write callback is enough to pace one telegram per interval.
-  return new Promise((resolve, reject) => port.write(bytes, (err) => (err ? reject(err) : resolve())));
-}
-
 export async function startDsmrEmitter(opts: DsmrEmitterOptions): Promise<DsmrEmitter> {
   const flavour = opts.flavour ?? '5';
   const intervalMs = opts.intervalMs ?? (flavour === '5' || flavour === 'e-mucs' ? 1000 : 10_000);
@@ -98,96 +84,74 @@ export async function startDsmrEmitter(opts: DsmrEmitterOptions): Promise<DsmrEm
     // DSMR 4 gas meters report hourly, DSMR 5 / e-MUCS every 5 minutes.
     gasIntervalMs: flavour === '5' || flavour === 'e-mucs' ? 300_000 : 3_600_000,
   });
-  let port: SerialPort | undefined = await openPort(opts.path, flavour);
-  let sent = 0;
-  let good = 0;
-  let stalled = false;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let finish!: () => void;
-  const done = new Promise<void>((r) => (finish = r));
-  const every = (n: number | undefined, i: number) => n !== undefined && n > 0 && i % n === 0;
-
-  const watch = (p: SerialPort) =>
-    p
-      .on('close', () => {
-        if (port === p) port = undefined;
-      })
-      .on('error', (err) => opts.onPortError?.(err));
-  watch(port);
-
-  const tick = async () => {
-    if (stopped) return;
-    if (!port) {
-      try {
-        port = watch(await openPort(opts.path, flavour));
-      } catch (err) {
-        opts.onPortError?.(err as Error);
-      }
-    }
-    if (port && !stalled) {
-      const index = sent + 1;
+  const pending = new Map<number, { snapshot: DsmrSnapshot; garbage: number }>();
+  const loop = await startPushLoop({
+    path: opts.path,
+    settings: lineSettings({ version: flavour === '2.2' ? '2.2' : '5' }),
+    intervalMs,
+    count: opts.count,
+    stallAfter: faults.stallAfter,
+    onPortError: opts.onPortError,
+    frame(index) {
       const snapshot = model.snapshot();
-      let bytes = renderTelegram(flavour, snapshot, opts.serial === undefined ? {} : { serial: opts.serial });
-      let kind: EmittedKind = 'good';
-      if (every(faults.truncateEvery, index)) {
-        kind = 'truncated';
-        bytes = bytes.subarray(0, Math.floor(bytes.length * 0.6));
-      } else if (flavour !== '2.2' && every(faults.corruptCrcEvery, index)) {
-        kind = 'corrupt-crc';
-        bytes = Buffer.from(bytes);
-        // Swap one CRC digit for another hex digit: still a well-formed footer, just wrong.
-        const at = bytes.length - 3;
-        bytes[at] = bytes[at] === 0x30 ? 0x31 : 0x30;
-      }
-      if (opts.encryptKey) {
-        const title = opts.systemTitle ?? Buffer.from('SIMSMRTY');
-        bytes = encryptGgcFrame(bytes, opts.encryptKey, title, 0x1000_0000 + index);
-      }
-      let garbage = 0;
-      if (every(faults.garbageEvery, index)) {
-        garbage = faults.garbageBytes ?? 40;
-        const noise = Buffer.from(Array.from({ length: garbage }, () => Math.floor(rnd() * 256)));
-        bytes = Buffer.concat([noise, bytes]);
-      }
-      try {
-        await write(port, bytes);
-        sent = index;
-        if (kind === 'good') good++;
-        opts.onTelegram?.({ index, kind, bytes, snapshot, garbage });
-        if (faults.stallAfter !== undefined && sent >= faults.stallAfter) stalled = true;
-      } catch (err) {
-        opts.onPortError?.(err as Error);
-      }
+      const bytes = renderTelegram(
+        flavour,
+        snapshot,
+        opts.serial === undefined ? {} : { serial: opts.serial },
+      );
+      const f = applyFaults(
+        bytes,
+        index,
+        {
+          truncateEvery: faults.truncateEvery,
+          // DSMR 2.2 has no CRC to corrupt.
+          corruptEvery: flavour === '2.2' ? undefined : faults.corruptCrcEvery,
+          noiseEvery: faults.garbageEvery,
+          noiseBytes: faults.garbageBytes,
+        },
+        {
+          rnd,
+          corrupt: (b) => {
+            // Swap one CRC digit for another hex digit: still a well-formed footer, just wrong.
+            const at = b.length - 3;
+            b[at] = b[at] === 0x30 ? 0x31 : 0x30;
+            return b;
+          },
+          ...(opts.encryptKey
+            ? {
+                encode: (b: Buffer) =>
+                  encryptGgcFrame(
+                    b,
+                    opts.encryptKey as Buffer,
+                    opts.systemTitle ?? Buffer.from('SIMSMRTY'),
+                    0x1000_0000 + index,
+                  ),
+              }
+            : {}),
+        },
+      );
+      pending.set(index, { snapshot, garbage: f.noise });
       model.step(stepMs);
-    }
-    if (opts.count !== undefined && sent >= opts.count) {
-      stopped = true;
-      finish();
-      return;
-    }
-    if (!stopped) timer = setTimeout(() => void tick(), intervalMs);
-  };
-  void tick();
+      return f;
+    },
+    sent(index, kind, bytes) {
+      const p = pending.get(index);
+      pending.delete(index);
+      if (p) opts.onTelegram?.({ index, kind: kind === 'corrupt' ? 'corrupt-crc' : kind, bytes, ...p });
+    },
+  });
 
   return {
     get telegramsSent() {
-      return sent;
+      return loop.sent;
     },
     get goodSent() {
-      return good;
+      return loop.good;
     },
     model,
-    stall: () => void (stalled = true),
-    resume: () => void (stalled = false),
-    done,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      finish();
-      const p = port;
-      port = undefined;
-      if (p?.isOpen) await new Promise<void>((r) => p.close(() => r()));
-    },
+    stall: () => loop.stall(),
+    resume: () => loop.resume(),
+    done: loop.done,
+    stop: () => loop.stop(),
   };
 }

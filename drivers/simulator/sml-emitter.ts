@@ -4,7 +4,7 @@
  * exactly in 0.1 Wh). Faults: bad CRC, truncated files, noise between files, counter-only (no power, as a
  * meter before its PIN is entered) from file N on.
  */
-import { SerialPort } from 'serialport';
+import { applyFaults, startPushLoop } from './emitter-core.js';
 import { seededRandom } from './random.js';
 import { renderSmlFile, smlValues, type SmlSnapshot } from './sml-render.js';
 
@@ -72,73 +72,50 @@ export async function startSmlEmitter(opts: SmlEmitterOptions): Promise<SmlEmitt
   const model = createSmlModel(opts.seed ?? 1, intervalMs);
   const rnd = seededRandom((opts.seed ?? 1) ^ 0x5eed);
   const serverId = opts.serverId ?? defaultSmlServerId;
-  const open = () =>
-    new Promise<SerialPort>((resolve, reject) => {
-      const p = new SerialPort({ path: opts.path, baudRate: 9600, autoOpen: false });
-      p.open((err) => (err ? reject(err) : resolve(p)));
-    });
-  let port: SerialPort | undefined = await open();
-  port.on('error', (err) => opts.onPortError?.(err));
-  let sent = 0;
-  let good = 0;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let finish!: () => void;
-  const done = new Promise<void>((r) => (finish = r));
-  const every = (n: number | undefined, i: number) => n !== undefined && n > 0 && i % n === 0;
-
-  const tick = async () => {
-    if (stopped || !port) return;
-    const index = sent + 1;
-    const snapshot = model.next();
-    const counterOnly = faults.counterOnlyFrom !== undefined && index >= faults.counterOnlyFrom;
-    let bytes = renderSmlFile(serverId, smlValues(snapshot, { counterOnly }), index);
-    let kind: SmlEmittedKind = 'good';
-    if (every(faults.truncateEvery, index)) {
-      kind = 'truncated';
-      bytes = bytes.subarray(0, Math.floor(bytes.length * 0.6));
-    } else if (every(faults.badCrcEvery, index)) {
-      kind = 'bad-crc';
-      bytes = Buffer.from(bytes);
-      bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 0x5a;
-    }
-    if (every(faults.noiseEvery, index)) {
-      const noise = Buffer.from(Array.from({ length: 37 }, () => Math.floor(rnd() * 256)));
-      bytes = Buffer.concat([noise, bytes]);
-    }
-    const p = port;
-    try {
-      await new Promise<void>((resolve, reject) => p.write(bytes, (err) => (err ? reject(err) : resolve())));
-      sent = index;
-      if (kind === 'good') good++;
-      opts.onFile?.({ index, kind, bytes, snapshot, counterOnly });
-    } catch (err) {
-      opts.onPortError?.(err as Error);
-    }
-    if (opts.count !== undefined && sent >= opts.count) {
-      stopped = true;
-      finish();
-      return;
-    }
-    if (!stopped) timer = setTimeout(() => void tick(), intervalMs);
-  };
-  void tick();
-
+  const pending = new Map<number, { snapshot: SmlSnapshot; counterOnly: boolean }>();
+  const loop = await startPushLoop({
+    path: opts.path,
+    settings: { baudRate: 9600, dataBits: 8, parity: 'none', stopBits: 1 },
+    intervalMs,
+    count: opts.count,
+    onPortError: opts.onPortError,
+    frame(index) {
+      const snapshot = model.next();
+      const counterOnly = faults.counterOnlyFrom !== undefined && index >= faults.counterOnlyFrom;
+      pending.set(index, { snapshot, counterOnly });
+      const f = applyFaults(
+        renderSmlFile(serverId, smlValues(snapshot, { counterOnly }), index),
+        index,
+        {
+          truncateEvery: faults.truncateEvery,
+          corruptEvery: faults.badCrcEvery,
+          noiseEvery: faults.noiseEvery,
+          noiseBytes: 37,
+        },
+        {
+          rnd,
+          corrupt: (b) => {
+            b[b.length - 1] = (b[b.length - 1] as number) ^ 0x5a;
+            return b;
+          },
+        },
+      );
+      return f;
+    },
+    sent(index, kind, bytes) {
+      const p = pending.get(index);
+      pending.delete(index);
+      if (p) opts.onFile?.({ index, kind: kind === 'corrupt' ? 'bad-crc' : kind, bytes, ...p });
+    },
+  });
   return {
     get filesSent() {
-      return sent;
+      return loop.sent;
     },
     get goodSent() {
-      return good;
+      return loop.good;
     },
-    done,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      finish();
-      const p = port;
-      port = undefined;
-      if (p?.isOpen) await new Promise<void>((r) => p.close(() => r()));
-    },
+    done: loop.done,
+    stop: () => loop.stop(),
   };
 }

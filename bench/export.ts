@@ -10,12 +10,13 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { fillBacklog } from './lib/backlog.js';
+import { mib, procSample, type ProcSample } from './lib/proc.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const argv = process.argv;
@@ -24,14 +25,6 @@ const opt = (name: string) => {
   return i > 0 ? argv[i + 1] : undefined;
 };
 const samples = Number(opt('samples') ?? 1_000_000);
-const mib = (kib: number) => +(kib / 1024).toFixed(1);
-
-async function rssKiB(pid: number): Promise<number | undefined> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
-  const m = status && /VmRSS:\s+(\d+)/.exec(status);
-  return m ? Number(m[1]) : undefined;
-}
-
 async function main() {
   const bin = join(root, 'dist/agent/bin.js');
   if (!existsSync(bin)) {
@@ -61,19 +54,20 @@ async function main() {
       for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) lines++;
     });
     const exited = new Promise<number | null>((resolve) => cli.once('exit', (code) => resolve(code)));
-    let peak = 0;
+    const peak = { rssKiB: 0, anonKiB: 0, fileKiB: 0 };
     let done = false;
     void exited.then(() => (done = true));
     while (!done) {
-      peak = Math.max(peak, (await rssKiB(cli.pid as number)) ?? 0);
+      const p: ProcSample | undefined = await procSample(cli.pid as number).catch(() => undefined);
+      if (p) for (const k of ['rssKiB', 'anonKiB', 'fileKiB'] as const) peak[k] = Math.max(peak[k], p[k]);
       await delay(100);
     }
     const code = await exited;
     const seconds = (Date.now() - started) / 1000;
-    const basePeak = (await rssKiB(baseline.pid as number)) ?? 0;
+    const basePeak = (await procSample(baseline.pid as number).catch(() => undefined))?.rssKiB ?? 0;
     baseline.kill('SIGKILL');
     console.log(
-      `meterlink buffer export: ${lines} lines, ${(bytes / 1024 ** 2).toFixed(0)} MiB of JSON in ${seconds.toFixed(1)} s; peak RSS ${mib(peak)} MiB (idle node: ${mib(basePeak)} MiB)${nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ''}`,
+      `meterlink buffer export: ${lines} lines, ${(bytes / 1024 ** 2).toFixed(0)} MiB of JSON in ${seconds.toFixed(1)} s; peak RSS ${mib(peak.rssKiB)} MiB = anon ${mib(peak.anonKiB)} + file-backed ${mib(peak.fileKiB)} (peaks per part; idle node: ${mib(basePeak)} MiB)${nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ''}`,
     );
     const ok = code === 0 && lines === samples;
     console.log(
@@ -84,7 +78,9 @@ async function main() {
           lines,
           jsonMiB: +(bytes / 1024 ** 2).toFixed(0),
           seconds: +seconds.toFixed(1),
-          peakRssMiB: mib(peak),
+          peakRssMiB: mib(peak.rssKiB),
+          peakAnonMiB: mib(peak.anonKiB),
+          peakFileMiB: mib(peak.fileKiB),
           baselineIdleNodeRssMiB: mib(basePeak),
           nodeOptions: nodeOptions ?? null,
           ok,

@@ -23,6 +23,7 @@ import { startMosquittoBroker } from '../agent/demo/mosquitto.js';
 import { startSocatPty } from '../agent/demo/pty.js';
 import { startModbusSimulator } from '../drivers/index.js';
 import { fillBacklog } from './lib/backlog.js';
+import { procSample, type ProcSample } from './lib/proc.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const arg = (name: string, dflt: number) => {
@@ -73,21 +74,6 @@ export async function unitMemorySettings(unitFile: string) {
   return { env, memoryMax: size('MemoryMax'), memoryHigh: size('MemoryHigh') };
 }
 
-interface ProcSample {
-  t: number;
-  rssKiB: number;
-  cpuTicks: number;
-}
-
-async function procSample(pid: number): Promise<ProcSample> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  // Fields after "comm)": state is [0]; utime is field 14 overall → index 11 here, stime index 12.
-  const cpuTicks = Number(stat[11]) + Number(stat[12]);
-  return { t: Date.now(), rssKiB, cpuTicks };
-}
-
 function slopeKiBPerHour(samples: ProcSample[]): number {
   const n = samples.length;
   if (n < 2) return 0;
@@ -112,6 +98,10 @@ function summarise(samples: ProcSample[], durationMs: number) {
   return {
     steadyRssMiB: +(half.reduce((a, s) => a + s.rssKiB, 0) / Math.max(1, half.length) / 1024).toFixed(1),
     peakRssMiB: +(Math.max(...samples.map((s) => s.rssKiB)) / 1024).toFixed(1),
+    // RSS = anon (owned: heap, malloc, stacks) + file (mapped file pages: code, LevelDB tables; reclaimable).
+    steadyAnonMiB: +(half.reduce((a, s) => a + s.anonKiB, 0) / Math.max(1, half.length) / 1024).toFixed(1),
+    peakAnonMiB: +(Math.max(...samples.map((s) => s.anonKiB)) / 1024).toFixed(1),
+    peakFileMiB: +(Math.max(...samples.map((s) => s.fileKiB)) / 1024).toFixed(1),
     cpuPercent: +((100 * cpu) / Math.max(1, elapsed)).toFixed(2),
     rssSlopeMiBPerHour: +(slopeKiBPerHour(half) / 1024).toFixed(2),
   };
@@ -270,6 +260,9 @@ log: { level: warn }
       ['', 'meterlink run', 'idle node (baseline)'],
       ['steady RSS (MiB, 2nd half avg)', agentFig.steadyRssMiB, baseFig.steadyRssMiB],
       ['peak RSS (MiB)', agentFig.peakRssMiB, baseFig.peakRssMiB],
+      ['  of it anon, peak (MiB)', agentFig.peakAnonMiB, baseFig.peakAnonMiB],
+      ['  of it file-backed, peak (MiB)', agentFig.peakFileMiB, baseFig.peakFileMiB],
+      ['steady anon RSS (MiB)', agentFig.steadyAnonMiB, baseFig.steadyAnonMiB],
       ['CPU (% of one core)', agentFig.cpuPercent, baseFig.cpuPercent],
       ['RSS slope, 2nd half (MiB/h)', agentFig.rssSlopeMiBPerHour, baseFig.rssSlopeMiBPerHour],
     ];

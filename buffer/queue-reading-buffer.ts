@@ -18,7 +18,7 @@ import type {
   RetentionReason,
   SeqRange,
 } from './reading-buffer.js';
-import { decodeSample, encodeSample, KEY_LENGTH, peekTs } from './sample-codec.js';
+import { checkSample, decodeSample, encodeSample, KEY_LENGTH, peekTs } from './sample-codec.js';
 import type { StoreBackend, StoredEntry, StoredMeta } from './store-backend.js';
 
 /** Largest seq we hand out: 2^53 − 1, the last integer a JS number holds exactly. */
@@ -166,18 +166,20 @@ export class QueueReadingBuffer implements ReadingBuffer {
     let count = 0;
     let bytes = 0;
     let oldest: { seq: number; ts: number } | null = null;
-    let newest: { seq: number; ts: number } | null = null;
+    let newestSeq = 0;
+    let newestTs = 0;
     const corrupt: StoredEntry[] = [];
     let gt = 0;
     for (;;) {
       const chunk = await this.backend.range(gt, MAX_SEQ, SCAN_CHUNK);
       for (const e of chunk) {
         try {
-          const sample = decodeSample(e.seq, e.value);
+          const ts = checkSample(e.seq, e.value);
           count++;
           bytes += entrySize(e.value);
-          if (!oldest) oldest = { seq: e.seq, ts: sample.ts };
-          newest = { seq: e.seq, ts: sample.ts };
+          if (!oldest) oldest = { seq: e.seq, ts };
+          newestSeq = e.seq;
+          newestTs = ts;
         } catch (err) {
           if (!isBufferError(err, 'BUFFER_DECODE')) throw err;
           corrupt.push(e);
@@ -187,6 +189,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
       gt = chunk[chunk.length - 1]!.seq;
     }
     const corruptBytes = corrupt.reduce((n, e) => n + entrySize(e.value), 0);
+    const newest = count > 0 ? { seq: newestSeq, ts: newestTs } : null;
     const found = count + corrupt.length;
     const mismatch =
       stored !== undefined && (stored.count !== found || stored.bytes !== bytes + corruptBytes);

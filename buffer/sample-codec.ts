@@ -120,6 +120,12 @@ class Reader {
     this.pos += len;
     return s;
   }
+  /** Steps over `len` bytes (a string the caller does not need). */
+  skip(len: number): undefined {
+    this.need(len);
+    this.pos += len;
+    return undefined;
+  }
   f32(): number {
     this.need(4);
     const v = this.buf.readFloatBE(this.pos);
@@ -225,44 +231,84 @@ export function peekTs(bytes: Uint8Array): number {
 
 /** Decodes a stored value. Throws `BUFFER_DECODE` (with the seq) for bytes that are not a valid sample. */
 export function decodeSample(seq: number, bytes: Uint8Array): Sample {
+  return parse(seq, bytes, true) as Sample;
+}
+
+/**
+ * Checks that a stored value decodes exactly as `decodeSample` would (same rules, same `BUFFER_DECODE`) and
+ * returns its `ts`, without building the sample: no strings, objects or values are allocated, so the buffer's
+ * verifying scan on open walks millions of samples without garbage.
+ */
+export function checkSample(seq: number, bytes: Uint8Array): number {
+  return parse(seq, bytes, false) as number;
+}
+
+function skipChannel(r: Reader): void {
+  const tag = r.varint();
+  if (tag % 2 === 1) r.skip((tag - 1) / 2);
+  else if (!channelById(tag / 2)) throw new RangeError(`unknown channel id ${tag / 2}`);
+}
+
+/** The one decoder: `build` false walks and validates the same bytes and returns only the ts. */
+function parse(seq: number, bytes: Uint8Array, build: boolean): Sample | number {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
     const r = new Reader(buf);
     const version = r.u8();
     if (version !== VERSION) throw new RangeError(`unknown value version ${version}`);
     const ts = r.zigzag();
-    const meter = r.str(r.varint());
+    const meterLen = r.varint();
+    const meter = build ? r.str(meterLen) : r.skip(meterLen);
     const flags = r.varint();
     const n = r.varint();
     const values: Record<string, Value> = {};
     for (let i = 0; i < n; i++) {
-      const name = readChannel(r);
+      const name = build ? readChannel(r) : skipChannel(r);
       const head = r.u8();
       const code = head & 3;
       const ez = head >> 2;
       const exponent = ez === EXP_ESCAPE ? r.zigzag() : ez % 2 === 0 ? ez / 2 : -(ez + 1) / 2;
-      if (code === TYPE_CODE.f32) values[name] = { type: 'f32', mantissa: r.f32(), exponent };
-      else if (code === TYPE_CODE.f64) values[name] = { type: 'f64', mantissa: r.f64(), exponent };
-      else {
+      let type: Value['type'];
+      let mantissa: number;
+      if (code === TYPE_CODE.f32) {
+        type = 'f32';
+        mantissa = r.f32();
+      } else if (code === TYPE_CODE.f64) {
+        type = 'f64';
+        mantissa = r.f64();
+      } else {
         const m = r.varint();
         if (m > Number.MAX_SAFE_INTEGER) throw new RangeError('int mantissa out of range');
-        values[name] = { type: 'int', mantissa: code === NEG_INT ? -m : m, exponent };
+        type = 'int';
+        mantissa = code === NEG_INT ? -m : m;
       }
+      if (name !== undefined) values[name] = { type, mantissa, exponent };
     }
     const nMissing = r.varint();
-    const sample: { -readonly [K in keyof Sample]: Sample[K] } = { seq, meter, ts, values, flags };
+    const sample: { -readonly [K in keyof Sample]: Sample[K] } = {
+      seq,
+      meter: meter ?? '',
+      ts,
+      values,
+      flags,
+    };
     if (nMissing > 0) {
       const missing: string[] = [];
-      for (let i = 0; i < nMissing; i++) missing.push(readChannel(r));
-      sample.missing = missing;
+      for (let i = 0; i < nMissing; i++) {
+        const name = build ? readChannel(r) : skipChannel(r);
+        if (name !== undefined) missing.push(name);
+      }
+      if (build) sample.missing = missing;
     }
     if (r.pos < buf.length) {
       if (r.u8() !== CLOCK_TRAILER) throw new RangeError('unknown trailer');
       const monoMs = r.zigzag();
-      sample.clock = { monoMs, boot: r.str(r.varint()) };
+      const bootLen = r.varint();
+      const boot = build ? r.str(bootLen) : r.skip(bootLen);
+      if (boot !== undefined) sample.clock = { monoMs, boot };
     }
     if (r.pos !== buf.length) throw new RangeError('trailing bytes');
-    return sample;
+    return build ? sample : ts;
   } catch (err) {
     throw new BufferError(
       'BUFFER_DECODE',

@@ -14,6 +14,7 @@ interface DemoCliOptions {
   tui: boolean;
   dir?: string;
   simTime?: string;
+  dashboard?: string | boolean;
 }
 
 /**
@@ -61,13 +62,16 @@ export const demoCommand: CommandModule = {
         "the simulated apartment's clock at start: HH:MM (UTC, today) or an instant like 2026-06-21T12:00Z; " +
           'noon shows solar export, evening the cooking peak (default: now)',
       )
+      .option('--dashboard <host:port>', 'where the local web dashboard listens (default 127.0.0.1:8080)')
+      .option('--no-dashboard', 'no web dashboard')
       .addHelpText(
         'after',
         '\nNeeds mosquitto (sudo apt-get install mosquitto); socat too for the serial meters (without it the\n' +
           'SDM630 is simulated over Modbus TCP and there is no DSMR meter). METERLINK_DEMO_MOSQUITTO and\n' +
           'METERLINK_DEMO_SOCAT name other executables.\n\n' +
           'Examples:\n  meterlink demo\n  meterlink demo --duration 30s --no-tui\n  meterlink demo --dir ./demo-run\n' +
-          '  meterlink demo --sim-time 12:00   # a sunny noon: the balcony panel exports, power goes negative\n',
+          '  meterlink demo --sim-time 12:00   # a sunny noon: the balcony panel exports, power goes negative\n' +
+          '  meterlink demo --dashboard 127.0.0.1:8090   # the web dashboard on another port (printed at start)\n',
       )
       .action(async (opts: DemoCliOptions) => {
         let durationMs: number | undefined;
@@ -101,6 +105,7 @@ export const demoCommand: CommandModule = {
             ...(durationMs !== undefined ? { durationMs } : {}),
             ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
             ...(simStart !== undefined ? { simStart } : {}),
+            ...(opts.dashboard !== undefined && opts.dashboard !== true ? { dashboard: opts.dashboard } : {}),
             signal: abort.signal,
             onStep: (text) => {
               if (screen) {

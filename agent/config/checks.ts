@@ -4,6 +4,7 @@
  */
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
+import { listenProblem } from '../dashboard/listen.js';
 import { closest } from './suggest.js';
 import { formatPath } from './locate.js';
 import type { CloudConfig, MeterConfig } from './schema.js';
@@ -218,4 +219,13 @@ export async function checkCloudFiles(cloud: CloudConfig | undefined): Promise<S
     }
   }
   return problems;
+}
+
+/** `dashboard.listen` off loopback needs `dashboard.token` (anyone on the network could read the meter). */
+export function checkDashboard(raw: unknown): SchemaProblem[] {
+  if (typeof raw !== 'object' || raw === null) return [];
+  const d = raw as { listen?: unknown; token?: unknown };
+  if (typeof d.listen !== 'string') return [];
+  const p = listenProblem(d.listen, typeof d.token === 'string' ? d.token : undefined);
+  return p ? [{ code: 'DASHBOARD_TOKEN', path: ['dashboard', 'listen'], ...p }] : [];
 }

@@ -23,6 +23,8 @@ export type ConfigProblemCode =
   | 'BAD_FORMAT'
   /** Outside the allowed range. */
   | 'OUT_OF_RANGE'
+  /** `dashboard.listen` is reachable from the network but `dashboard.token` is missing. */
+  | 'DASHBOARD_TOKEN'
   /** Two meters with the same id. */
   | 'DUPLICATE_ID'
   /** Two meters that would answer to the same address (same bus and unit id, same host and unit id). */

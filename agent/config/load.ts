@@ -7,7 +7,14 @@ import { LineCounter, parseDocument, type Document } from 'yaml';
 import { CloudSchema, ConfigSchema, MeterSchema, type Config, type MeterConfig } from './schema.js';
 import { decodeWithSchema, deepFreeze } from './decode.js';
 import { validateRaw, type SchemaProblem } from './validate.js';
-import { checkCloudFiles, checkMeters, checkProfiles, checkRawIds, type ProfileCatalog } from './checks.js';
+import {
+  checkCloudFiles,
+  checkDashboard,
+  checkMeters,
+  checkProfiles,
+  checkRawIds,
+  type ProfileCatalog,
+} from './checks.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { formatPath, locate } from './locate.js';
 import { driverProfiles } from './profiles.js';
@@ -94,6 +101,8 @@ export async function parseConfig(text: string, file: string, opts: LoadConfigOp
     : [];
   problems.push(...checkMeters(meters), ...checkRawIds(rawMeters, badMeters));
   problems.push(...checkProfiles(meters, opts.profiles ?? driverProfiles));
+  if (!problems.some((p) => p.path[0] === 'dashboard'))
+    problems.push(...checkDashboard((raw as { dashboard?: unknown } | null)?.dashboard));
   if (opts.requireCloud) {
     const rawCloud = (raw as { cloud?: unknown } | null)?.cloud;
     if (!problems.some((p) => p.path[0] === 'cloud'))

@@ -438,6 +438,40 @@ export const ConfigSchema = Type.Object(
       ),
       {},
     ),
+    dashboard: Type.Optional(
+      Type.Object(
+        {
+          listen: withDefault(
+            Type.String({
+              pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$',
+              description:
+                'Address:port the local web dashboard listens on. Loopback (127.0.0.1, [::1], localhost) needs no token; any other address needs dashboard.token.',
+              errorMessage: 'host:port, e.g. 127.0.0.1:8080 (or 0.0.0.0:8080 with a token)',
+            }),
+            '127.0.0.1:8080',
+          ),
+          token: Type.Optional(
+            Type.String({
+              pattern: '^[A-Za-z0-9._~-]{16,256}$',
+              description:
+                'Secret every request must carry (?token= or Authorization: Bearer) when listen is not loopback; e.g. openssl rand -hex 16.',
+              errorMessage:
+                'at least 16 letters, digits or . _ ~ - (e.g. the output of openssl rand -hex 16)',
+            }),
+          ),
+          history: Type.Optional(
+            filePath(
+              'Directory of the local history (per-minute and per-hour aggregates, LevelDB); default: history/ beside the buffer directory.',
+            ),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Local web dashboard served by the agent (off unless this section is present): live power, energy per hour and day, health.',
+        },
+      ),
+    ),
     status: withDefault(
       Type.Object(
         {

@@ -38,6 +38,7 @@ import { createWatchdog } from '../runtime/watchdog.js';
 import { createClockKeeper, type ClockKeeper } from '../time/clock.js';
 import { createTimeSource } from '../time/sources.js';
 import { packageVersion } from '../version.js';
+import type { Dashboard } from '../dashboard/index.js';
 import { openEventQueue } from './event-queue.js';
 import { createPoller, type Poller } from './poller.js';
 import { writeStatusFile, type AgentStatus, type MeterStatus } from './status-file.js';
@@ -58,6 +59,8 @@ export interface AgentDeps {
 export interface RunningAgent {
   readonly buffer: ReadingBuffer;
   readonly publisher: BatchPublisher | undefined;
+  /** The local web dashboard, when `dashboard:` is configured. */
+  readonly dashboard: Dashboard | undefined;
   /** Stops polling, commits, lets in-flight publishes finish until the deadline, closes everything. */
   stop(deadlineMs?: number): Promise<void>;
   status(): AgentStatus;
@@ -94,6 +97,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
   const eventQueue = await openEventQueue(join(dirname(config.buffer.path), 'events.jsonl'), MAX_EVENT_QUEUE);
   let eventCounter = 0;
   let connection: MqttConnection | undefined;
+  let dashboard: Dashboard | undefined;
   let flushingEvents = false;
   const flushEvents = async () => {
     if (!connection?.connected || flushingEvents || !config.cloud) return;
@@ -129,6 +133,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
     const level = severity === 'error' ? 'error' : severity === 'warning' ? 'warn' : 'info';
     log[level]({ event, data }, message);
     eventQueue.push(ev);
+    dashboard?.event(ev);
     void flushEvents();
   };
 
@@ -293,6 +298,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       ...(stamp.clock ? { clock: stamp.clock } : {}),
     };
     await buffer.append([sample]);
+    dashboard?.record(sample, reading.serial);
     if (connection && !connection.connected) watchdog.offlineButBuffering();
     else watchdog.progress();
     publisher?.notify();
@@ -549,6 +555,12 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
     config.health.interval,
   );
 
+  // ---- the local dashboard, loaded only when configured (nothing in memory when off)
+  if (config.dashboard) {
+    const { startDashboard } = await import('../dashboard/index.js');
+    dashboard = await startDashboard({ config, status, log, events: eventQueue.items });
+  }
+
   // ---- go
   emitEvent('agent_started', 'info', `meterlink ${packageVersion} started`, { version: packageVersion });
   connection?.start();
@@ -566,6 +578,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
   return {
     buffer,
     publisher,
+    dashboard,
     status,
     stop(deadlineMs = 8_000) {
       stopping ??= (async () => {
@@ -583,6 +596,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
           );
         await Promise.all(meters.map((m) => m.reader.close().catch(() => {})));
         await writeStatus();
+        await dashboard?.close();
         await connection?.stop();
         await buffer.close();
         await eventQueue.flushed();

@@ -5,12 +5,14 @@
  *   simulated meters (SDM630 over a socat pty, else Modbus TCP; a DSMR 5 P1 meter over a second pty) →
  *   the real agent (`startAgent`: LevelDB buffer, signed batches) → a consumer that verifies every batch.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { startDsmrEmitter, startModbusSimulator } from '../../drivers/index.js';
 import { parseConfig } from '../config/index.js';
+import { seedDemoHistory } from '../dashboard/seed.js';
 import { startAgent, type RunningAgent } from '../daemon/agent.js';
 import { startConsumer, type Consumer } from './consumer.js';
 import { DemoError } from './errors.js';
@@ -43,6 +45,12 @@ export interface DemoOptions {
    * the load and the solar export, so a test or a user can pick noon or midnight instead of the real hour.
    */
   simStart?: number;
+  /**
+   * The local web dashboard's address (default 127.0.0.1:8080, or a free port when 8080 is taken);
+   * `false` turns it off. Its history starts with `seedDays` of the simulated apartment (default 7).
+   */
+  dashboard?: string | false;
+  seedDays?: number;
 }
 
 export interface DemoSummary {
@@ -163,6 +171,27 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
     }
     checkAborted();
 
+    // ---- the dashboard: its history starts with a week of the simulated apartment (same model, same
+    // aggregation) ending where the live SDM630 starts, so the charts show a believable day at once
+    let dashboardListen: string | undefined;
+    if (opts.dashboard !== false) {
+      dashboardListen = await freeListen(opts.dashboard ?? '127.0.0.1:8080');
+      const historyDir = join(dir, 'history');
+      if (!(await stat(historyDir).catch(() => null)) && (opts.seedDays ?? 7) > 0) {
+        await seedDemoHistory({
+          path: historyDir,
+          meter: 'main',
+          liveSeed: 1,
+          phases: 3,
+          end: Date.now(),
+          days: opts.seedDays ?? 7,
+          simShiftMs: simShift,
+        });
+        step(`dashboard: history seeded with ${opts.seedDays ?? 7} days of the simulated apartment`);
+      }
+    }
+    checkAborted();
+
     // ---- the agent's config, checked by the same loader `meterlink run` uses
     const syncFile = join(dir, 'clock-synchronized');
     await writeFile(syncFile, '');
@@ -188,6 +217,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
       `  interval: 10s`,
       `status:`,
       `  file: ${join(dir, 'status.json')}`,
+      ...(dashboardListen ? ['dashboard:', `  listen: ${dashboardListen}`] : []),
       '',
     ].join('\n');
     await writeFile(configFile, configText);
@@ -221,6 +251,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
     onCleanup('agent', () => a.stop(5_000));
     runningSince = Date.now();
     step('agent: polling every 1 s into its LevelDB buffer, batches signed with the device key every ~3 s');
+    if (a.dashboard) step(`dashboard: open ${a.dashboard.url} in a browser`);
 
     // ---- run until the duration is up or the signal aborts
     const snapshot = (): DemoSnapshot => ({
@@ -233,6 +264,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
       meters,
       agent: a.status(),
       consumer: c.stats,
+      ...(a.dashboard ? { dashboardUrl: a.dashboard.url } : {}),
     });
     await new Promise<void>((done) => {
       const tick = setInterval(() => opts.onTick?.(snapshot()), opts.tickMs ?? 1_000);
@@ -298,6 +330,19 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
     serial,
     interrupted,
   };
+}
+
+/** `listen` if its port is free, else the same host on a port the system picks (a second demo, a busy 8080). */
+async function freeListen(listen: string): Promise<string> {
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m) return listen;
+  const [, host, port] = m as unknown as [string, string, string];
+  const free = await new Promise<boolean>((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(Number(port), host.replace(/^\[(.*)\]$/, '$1'), () => srv.close(() => resolve(true)));
+  });
+  return free ? listen : `${host}:0`;
 }
 
 async function mkdirp(path: string): Promise<string> {

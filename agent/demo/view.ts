@@ -22,6 +22,8 @@ export interface DemoSnapshot {
   meters: readonly DemoMeter[];
   agent: AgentStatus;
   consumer: ConsumerStats;
+  /** The local web dashboard, when on. */
+  dashboardUrl?: string;
 }
 
 const esc = (code: string) => `\x1b[${code}`;
@@ -90,6 +92,10 @@ export function renderFrame(s: DemoSnapshot, width = 100): string[] {
       `simulated meters → meterlink agent (LevelDB buffer) → Mosquitto mTLS 127.0.0.1:${s.brokerPort} → consumer (decode + verify ES256)`,
     ),
   );
+  if (s.dashboardUrl)
+    lines.push(
+      `${bold('dashboard')}  ${s.dashboardUrl}  ${dim('(power curve, energy per hour and day, health)')}`,
+    );
   lines.push('');
   // The meter description gives way first on a narrow terminal.
   const whatWidth = Math.max(14, Math.min(40, w - 72));
@@ -200,5 +206,6 @@ export function progressLine(s: DemoSnapshot): string {
     `buffer ${a.buffer.depth}`,
     a.connection.state,
     ...meters,
+    ...(s.dashboardUrl ? [`dashboard ${s.dashboardUrl}`] : []),
   ].join(' · ')}`;
 }

@@ -3,6 +3,7 @@
  * by `meterlink read` and the daemon alike.
  */
 import { createSmlMeter } from '../drivers/sml/index.js';
+import { createIecMeter, type IecMeterOptions } from '../drivers/iec62056/index.js';
 import {
   createDsmrMeter,
   createModbusMeter,
@@ -15,6 +16,7 @@ import type {
   DsmrMeterConfig,
   MeterConfig,
   SmlMeterConfig,
+  IecMeterConfig,
   ModbusRtuMeterConfig,
   ModbusTcpMeterConfig,
 } from './config/index.js';
@@ -66,8 +68,27 @@ export function smlMeterOptions(m: SmlMeterConfig, opts: { readTimeoutMs?: numbe
   };
 }
 
+export function iecMeterOptions(m: IecMeterConfig, opts: { readTimeoutMs?: number } = {}): IecMeterOptions {
+  return {
+    id: m.id,
+    port: m.port,
+    mode: m.mode,
+    watchdogMs: m.timeout,
+    ...(m.baud === undefined ? {} : { baud: m.baud }),
+    ...(m.address === undefined ? {} : { address: m.address }),
+    ...(opts.readTimeoutMs === undefined ? {} : { readTimeoutMs: opts.readTimeoutMs }),
+  };
+}
+
 /** A reader for one configured meter (Modbus meters on one port or host share one bus and queue). */
 export function createMeterReader(m: MeterConfig, opts: { dsmrReadTimeoutMs?: number } = {}): MeterReader {
+  if (m.driver === 'iec62056-21')
+    return createIecMeter(
+      iecMeterOptions(
+        m,
+        opts.dsmrReadTimeoutMs === undefined ? {} : { readTimeoutMs: Math.max(opts.dsmrReadTimeoutMs, 5000) },
+      ),
+    );
   if (m.driver === 'sml')
     return createSmlMeter(
       smlMeterOptions(
@@ -97,5 +118,7 @@ export function meterLabel(m: MeterConfig): string {
       return `dsmr ${m.port}`;
     case 'sml':
       return `sml ${m.port}`;
+    case 'iec62056-21':
+      return `iec62056-21 ${m.port} mode ${m.mode.toUpperCase()}`;
   }
 }

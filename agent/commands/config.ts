@@ -30,6 +30,8 @@ function describeMeter(m: MeterConfig): string {
       return `${m.id}: dsmr ${m.port} ${m.baud} baud, version ${m.version}${m.interval === undefined ? '' : `, every ${formatDuration(m.interval)}`}`;
     case 'sml':
       return `${m.id}: sml ${m.port} ${m.baud} baud${m.interval === undefined ? '' : `, every ${formatDuration(m.interval)}`}`;
+    case 'iec62056-21':
+      return `${m.id}: iec62056-21 ${m.port} mode ${m.mode.toUpperCase()}${m.baud === undefined ? '' : ` ${m.baud} baud`}, every ${formatDuration(m.interval)}`;
   }
 }
 

@@ -51,11 +51,16 @@ export function checkMeters(meters: readonly (MeterConfig | undefined)[]): Schem
       return;
     }
     const first = meters[other] as MeterConfig;
-    if (first.driver === 'sml' || m.driver === 'sml') {
+    if (
+      first.driver === 'sml' ||
+      m.driver === 'sml' ||
+      first.driver === 'iec62056-21' ||
+      m.driver === 'iec62056-21'
+    ) {
       problems.push({
         code: 'PORT_CLASH',
         path: ['meters', i, 'port'],
-        message: `${m.port} is already used by ${at(other, first)}: an SML read head serves one meter`,
+        message: `${m.port} is already used by ${at(other, first)}: an optical read head serves one meter`,
         fix: 'check the device paths (ls -l /dev/serial/by-id/); each IR head is its own device',
       });
       return;
@@ -134,7 +139,7 @@ export function checkProfiles(
 ): SchemaProblem[] {
   const problems: SchemaProblem[] = [];
   meters.forEach((m, i) => {
-    if (!m || m.driver === 'dsmr' || m.driver === 'sml') return;
+    if (!m || m.driver === 'dsmr' || m.driver === 'sml' || m.driver === 'iec62056-21') return;
     if (typeof m.profile === 'string') {
       if (catalog.names.includes(m.profile)) return;
       const guess = closest(m.profile, catalog.names);

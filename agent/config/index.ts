@@ -18,6 +18,7 @@ export {
   type ModbusTcpMeterConfig,
   type DsmrMeterConfig,
   type SmlMeterConfig,
+  type IecMeterConfig,
   type CloudConfig,
 } from './schema.js';
 export { parseDuration, parseSize, formatDuration, formatSize } from './units.js';

@@ -288,8 +288,57 @@ export const SmlMeterSchema = Type.Object(
   { additionalProperties: false, description: 'An SML meter read with an IR head.' },
 );
 
+export const IecMeterSchema = Type.Object(
+  {
+    id: meterId,
+    driver: Type.Literal('iec62056-21', {
+      description:
+        'A meter with an IEC 62056-21 (D0) optical port, read with an optical head: mode C sign-on and readout, or mode D push.',
+    }),
+    port: devicePath('Serial device of the optical head, e.g. /dev/ttyUSB0.'),
+    mode: withDefault(
+      oneOf(
+        ['c', 'd'] as const,
+        'c: sign on at 300 baud and read out (most meters); d: the meter pushes (7E1).',
+      ),
+      'c',
+    ),
+    baud: Type.Optional(
+      oneOf(
+        [300, 600, 1200, 2400, 4800, 9600, 19200] as const,
+        'Mode C: highest speed to ask for after the sign-on (default: what the meter offers). Mode D: the push speed (default 9600).',
+      ),
+    ),
+    address: Type.Optional(
+      Type.String({
+        pattern: '^[0-9A-Za-z ]{1,32}$',
+        description:
+          'Mode C: device address sent in the sign-on (/?address!), for several meters on one head.',
+        errorMessage: 'up to 32 letters, digits or spaces (the meter number printed on it)',
+      }),
+    ),
+    timeout: withDefault(
+      Duration({
+        description: 'Watchdog: no valid data block for this long and the port is reopened.',
+        min: 1000,
+        max: 3_600_000,
+      }),
+      '60s',
+    ),
+    interval: withDefault(
+      Duration({
+        description: 'Mode C: time between readouts; mode D: keep at most one sample per interval.',
+        min: 1000,
+        max: 86_400_000,
+      }),
+      '10s',
+    ),
+  },
+  { additionalProperties: false, description: 'An IEC 62056-21 meter read with an optical head.' },
+);
+
 export const MeterSchema = Type.Union(
-  [ModbusRtuMeterSchema, ModbusTcpMeterSchema, DsmrMeterSchema, SmlMeterSchema],
+  [ModbusRtuMeterSchema, ModbusTcpMeterSchema, DsmrMeterSchema, SmlMeterSchema, IecMeterSchema],
   {
     description: 'One meter. `driver` says which keys apply.',
   },
@@ -499,7 +548,8 @@ export type ModbusRtuMeterConfig = Extract<MeterConfig, { driver: 'modbus-rtu' }
 export type ModbusTcpMeterConfig = Extract<MeterConfig, { driver: 'modbus-tcp' }>;
 export type DsmrMeterConfig = Extract<MeterConfig, { driver: 'dsmr' }>;
 export type SmlMeterConfig = Extract<MeterConfig, { driver: 'sml' }>;
+export type IecMeterConfig = Extract<MeterConfig, { driver: 'iec62056-21' }>;
 export type CloudConfig = NonNullable<Config['cloud']>;
 
 /** The meter variants of `MeterSchema`, by driver name (validation picks the branch by `driver`). */
-export const meterDrivers = ['modbus-rtu', 'modbus-tcp', 'dsmr', 'sml'] as const;
+export const meterDrivers = ['modbus-rtu', 'modbus-tcp', 'dsmr', 'sml', 'iec62056-21'] as const;

@@ -1,5 +1,6 @@
 /**
- * The serial port as the DSMR reader needs it: bytes in, a close notice, close. The default opens a real
+ * The serial port as the streaming readers (DSMR, SML, IEC 62056-21) need it: bytes in, a close notice, close;
+ * bytes out and a speed change for request/response protocols. The default opens a real
  * port with `serialport`; tests and other transports (a P1-over-TCP bridge) inject their own.
  */
 import { SerialPort } from 'serialport';
@@ -17,6 +18,10 @@ export interface P1Port {
   /** Called once when the port goes away by itself (unplugged); not after `close()`. */
   onLost(listener: (err: Error | undefined) => void): void;
   close(): Promise<void>;
+  /** Sends bytes (request/response protocols: the IEC 62056-21 sign-on); resolves once handed to the OS. */
+  write?(bytes: Buffer): Promise<void>;
+  /** Changes the line speed on the open port (the IEC 62056-21 baud switch). */
+  setBaud?(baudRate: number): Promise<void>;
 }
 
 export type OpenP1Port = (path: string, settings: P1LineSettings) => Promise<P1Port>;
@@ -55,5 +60,11 @@ export const openSerialP1Port: OpenP1Port = async (path, settings) => {
         if (!port.isOpen) return resolve();
         port.close(() => resolve());
       }),
+    write: (bytes) =>
+      new Promise<void>((resolve, reject) => port.write(bytes, (err) => (err ? reject(err) : resolve()))),
+    setBaud: (baudRate) =>
+      new Promise<void>((resolve, reject) =>
+        port.update({ baudRate }, (err) => (err ? reject(err) : resolve())),
+      ),
   };
 };

@@ -1,0 +1,42 @@
+/** IEC 62056-21 (D0 optical port): protocol, data messages and OBIS mapping, the mode C / mode D reader. */
+export {
+  ACK,
+  ETX,
+  STX,
+  ackOptionSelect,
+  bcc,
+  IecFramer,
+  modeCBaud,
+  modeCBaudChar,
+  parseAckOptionSelect,
+  parseIdentification,
+  signOnRequest,
+  transmitMs,
+  type IecFrame,
+  type IecFramerStats,
+  type IecMode,
+  type Identification,
+  type IdentResult,
+} from './protocol.js';
+export {
+  iecObisMap,
+  iecObisMapping,
+  iecToReading,
+  iecToValues,
+  normalizeAddress,
+  parseDataMessage,
+  parseIecNumber,
+  type IecDataResult,
+  type IecDataSet,
+  type IecObisMapping,
+  type IecProblem,
+  type IecReadingData,
+} from './data.js';
+export {
+  createIecMeter,
+  pickModeC,
+  type IecBaudStep,
+  type IecMeterOptions,
+  type IecMeterReader,
+  type IecMeterStats,
+} from './meter.js';

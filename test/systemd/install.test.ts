@@ -73,7 +73,8 @@ async function makeSource(t: Test): Promise<string> {
   mkdirSync(join(src, 'systemd'));
   writeFileSync(
     join(src, 'dist/agent/bin.js'),
-    'console.log(JSON.stringify({ args: process.argv.slice(2), fd: process.env.METERLINK_NOTIFY_FD ?? null }));\n',
+    'console.log(JSON.stringify({ args: process.argv.slice(2), fd: process.env.METERLINK_NOTIFY_FD ?? null, ' +
+      'nodeOptions: process.env.NODE_OPTIONS, arenas: process.env.MALLOC_ARENA_MAX }));\n',
   );
   writeFileSync(join(src, 'package.json'), '{"name":"meterlink","type":"module"}\n');
   writeFileSync(join(src, 'package-lock.json'), '{}\n');
@@ -157,14 +158,32 @@ t.test('install, idempotent, then uninstall keeping data, then purge', async (t)
   );
   const rooted = join(root, 'wrapper-in-root');
   writeFileSync(rooted, wrapper.replaceAll('/opt/meterlink', join(root, 'opt/meterlink')), { mode: 0o755 });
-  const direct = await exec(rooted, ['run', '--config', 'x y.yaml'], { env: { PATH: process.env.PATH } });
-  t.same(JSON.parse(direct.stdout), { args: ['run', '--config', 'x y.yaml'], fd: null });
-  const viaNotify = await exec(rooted, ['status'], {
+  // `env -u`: the test runner adds its own NODE_OPTIONS to every child it spawns; the wrapper must see none.
+  const direct = await exec('env', ['-u', 'NODE_OPTIONS', rooted, 'run', '--config', 'x y.yaml'], {
+    env: { PATH: process.env.PATH },
+  });
+  // The unit's memory settings, taken from the unit file at install time, for commands run by hand too.
+  const unitFile = readFileSync(join(root, 'etc/systemd/system/meterlink.service'), 'utf8');
+  const unitNodeOptions = /^Environment="NODE_OPTIONS=(.*)"$/m.exec(unitFile)?.[1];
+  t.match(unitNodeOptions, /--max-old-space-size=\d+/);
+  const memory = {
+    nodeOptions: unitNodeOptions,
+    arenas: /^Environment=MALLOC_ARENA_MAX=(\d+)$/m.exec(unitFile)?.[1],
+  };
+  t.equal(memory.arenas, '2');
+  t.same(JSON.parse(direct.stdout), { args: ['run', '--config', 'x y.yaml'], fd: null, ...memory });
+  const own = await exec(rooted, ['buffer'], {
+    env: { PATH: process.env.PATH, NODE_OPTIONS: '--max-old-space-size=512', MALLOC_ARENA_MAX: '4' },
+  });
+  const ownEnv = JSON.parse(own.stdout) as { nodeOptions: string; arenas: string };
+  t.match(ownEnv, { arenas: '4', nodeOptions: /--max-old-space-size=512/ }, "the caller's own settings win");
+  t.notMatch(ownEnv.nodeOptions, /max-semi-space-size/);
+  const viaNotify = await exec('env', ['-u', 'NODE_OPTIONS', rooted, 'status'], {
     env: { PATH: process.env.PATH, NOTIFY_SOCKET: join(root, 'nope') },
   });
   t.same(
     JSON.parse(viaNotify.stdout),
-    { args: ['status'], fd: null },
+    { args: ['status'], fd: null, ...memory },
     'notify-exec soft-fails, runs the agent',
   );
   t.match(viaNotify.stderr, /cannot connect to NOTIFY_SOCKET/);

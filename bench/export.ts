@@ -6,7 +6,8 @@
  *
  *   npm run bench:export -- --samples 1000000
  *
- * `--node-options "..."` runs the command with these Node options instead of the ones the unit sets.
+ * The command runs with the memory settings of systemd/meterlink.service, as the installed /usr/bin/meterlink
+ * wrapper gives them (`--no-unit-env`: without). `--node-options "..."` replaces only NODE_OPTIONS.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { fillBacklog } from './lib/backlog.js';
-import { mib, procSample, type ProcSample } from './lib/proc.js';
+import { mib, procSample, unitMemorySettings, type ProcSample } from './lib/proc.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const argv = process.argv;
@@ -41,11 +42,15 @@ async function main() {
     );
 
     const baseline = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-    const nodeOptions = opt('node-options');
+    // As installed, /usr/bin/meterlink runs every command with the unit's memory settings (systemd/install.sh).
+    const unit = argv.includes('--no-unit-env')
+      ? { env: {} as Record<string, string> }
+      : await unitMemorySettings(join(root, 'systemd/meterlink.service'));
+    const nodeOptions = opt('node-options') ?? unit.env.NODE_OPTIONS;
     const started = Date.now();
     const cli = spawn(process.execPath, [bin, 'buffer', 'export', '--path', path], {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, NODE_OPTIONS: nodeOptions ?? '' },
+      env: { ...process.env, ...unit.env, NODE_OPTIONS: nodeOptions ?? '' },
     });
     let bytes = 0;
     let lines = 0;

@@ -23,7 +23,7 @@ import { startMosquittoBroker } from '../agent/demo/mosquitto.js';
 import { startSocatPty } from '../agent/demo/pty.js';
 import { startModbusSimulator } from '../drivers/index.js';
 import { fillBacklog } from './lib/backlog.js';
-import { procSample, type ProcSample } from './lib/proc.js';
+import { procSample, unitMemorySettings, type ProcSample } from './lib/proc.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const arg = (name: string, dflt: number) => {
@@ -53,26 +53,6 @@ const mib = (b: number) => +(b / 1048576).toFixed(1);
 const TICK = 100; // USER_HZ on Linux
 /** `--no-unit-env`: run the agent without the unit's memory settings (to measure what they buy). */
 const unitEnv = !process.argv.includes('--no-unit-env');
-
-/**
- * The memory settings of systemd/meterlink.service, so the bench runs the agent as the box does: its
- * `Environment=` lines (NODE_OPTIONS heap limits, MALLOC_ARENA_MAX) and `MemoryMax=`/`MemoryHigh=` (bytes).
- */
-export async function unitMemorySettings(unitFile: string) {
-  const text = await readFile(unitFile, 'utf8');
-  const env: Record<string, string> = {};
-  for (const m of text.matchAll(/^Environment=(.*)$/gm)) {
-    const v = m[1]!.trim().replace(/^"(.*)"$/, '$1');
-    const eq = v.indexOf('=');
-    if (eq > 0) env[v.slice(0, eq)] = v.slice(eq + 1);
-  }
-  const size = (key: string) => {
-    const m = new RegExp(`^${key}=(\\d+)([KMG]?)$`, 'm').exec(text);
-    if (!m) return undefined;
-    return Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
-  };
-  return { env, memoryMax: size('MemoryMax'), memoryHigh: size('MemoryHigh') };
-}
 
 function slopeKiBPerHour(samples: ProcSample[]): number {
   const n = samples.length;

@@ -32,3 +32,23 @@ export async function procSample(pid: number): Promise<ProcSample> {
 }
 
 export const mib = (kib: number): number => +(kib / 1024).toFixed(1);
+
+/**
+ * The memory settings of systemd/meterlink.service, so the bench runs the agent as the box does: its
+ * `Environment=` lines (NODE_OPTIONS heap limits, MALLOC_ARENA_MAX) and `MemoryMax=`/`MemoryHigh=` (bytes).
+ */
+export async function unitMemorySettings(unitFile: string) {
+  const text = await readFile(unitFile, 'utf8');
+  const env: Record<string, string> = {};
+  for (const m of text.matchAll(/^Environment=(.*)$/gm)) {
+    const v = m[1]!.trim().replace(/^"(.*)"$/, '$1');
+    const eq = v.indexOf('=');
+    if (eq > 0) env[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  const size = (key: string) => {
+    const m = new RegExp(`^${key}=(\\d+)([KMG]?)$`, 'm').exec(text);
+    if (!m) return undefined;
+    return Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
+  };
+  return { env, memoryMax: size('MemoryMax'), memoryHigh: size('MemoryHigh') };
+}

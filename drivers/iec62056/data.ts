@@ -60,7 +60,8 @@ export function parseDataMessage(raw: Buffer, opts: { requireBcc?: boolean } = {
   if (/[^\x20-\x7e\r\n]/.test(text))
     return bad('noise', 'IEC 62056-21 data block holds non-ASCII bytes', raw);
   // Readout data blocks end in `!` CR LF; answers to a single register read (programming mode) need not.
-  const lines = text.split('\r\n');
+  // A `!` glued to the last data line (`6.31(0109868*h)!`, Kamstrup) ends the block too.
+  const lines = text.replace(/\)!\r\n$/, ')\r\n!\r\n').split('\r\n');
   const endAt = lines.lastIndexOf('!');
   if (raw[0] !== STX && endAt < 0)
     return bad('truncated', 'IEC 62056-21 data block without its end `!`', raw);
@@ -70,8 +71,7 @@ export function parseDataMessage(raw: Buffer, opts: { requireBcc?: boolean } = {
   const sets: IecDataSet[] = [];
   for (const [i, line] of body.entries()) {
     if (line === '') continue;
-    // A `!` glued to the last data line (`6.31(0109868*h)!`, Kamstrup) ends the block too.
-    const l = line.endsWith(')!') && i === body.length - 1 ? line.slice(0, -1) : line;
+    const l = line;
     setPattern.lastIndex = 0;
     let at = 0;
     while (at < l.length) {

@@ -5,6 +5,7 @@
 import type { CommandModule } from '../cli.js';
 import { bufferCommand } from './buffer.js';
 import { configCommand } from './config.js';
+import { dashboardCommand } from './dashboard.js';
 import { decodeCommand } from './decode.js';
 import { demoCommand } from './demo.js';
 import { provisionCommand } from './provision.js';
@@ -17,6 +18,7 @@ import { statusCommand } from './status.js';
 export const commandModules: readonly CommandModule[] = [
   runCommand,
   statusCommand,
+  dashboardCommand,
   readCommand,
   scanCommand,
   simulateCommand,

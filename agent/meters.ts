@@ -63,6 +63,7 @@ export function smlMeterOptions(m: SmlMeterConfig, opts: { readTimeoutMs?: numbe
     id: m.id,
     port: m.port,
     baud: m.baud,
+    messageCrc: m.messageCrc,
     watchdogMs: m.timeout,
     ...(opts.readTimeoutMs === undefined ? {} : { readTimeoutMs: opts.readTimeoutMs }),
   };

@@ -268,6 +268,13 @@ export const SmlMeterSchema = Type.Object(
     }),
     port: devicePath('Serial device of the IR read head, e.g. /dev/ttyUSB0.'),
     baud: withDefault(oneOf([9600, 19200, 115200] as const, 'Line speed of the info interface (8N1).'), 9600),
+    messageCrc: withDefault(
+      oneOf(
+        ['check', 'ignore'] as const,
+        'check: a message with a wrong own CRC drops the file; ignore: trust the file CRC alone (eBZ DD3 firmware writes wrong message CRCs).',
+      ),
+      'check',
+    ),
     timeout: withDefault(
       Duration({
         description: 'Watchdog: no valid SML file for this long and the port is reopened.',

@@ -3,7 +3,7 @@
  * with units and scalers), PublicClose.Res, each message with its CRC, wrapped in transport v1 (escapes,
  * padding, CRC-16/X-25). The simulator's half of drivers/sml/.
  */
-import { crc16x25 } from '../sml/crc.js';
+import { messageCrc } from '../sml/messages.js';
 import { packFile } from '../sml/transport.js';
 
 /** One SML element to encode. */
@@ -71,7 +71,7 @@ export function encodeMessage(transactionId: number, tag: number, content: SmlOu
     encodeSml(uint(0, 1)),
     encodeSml(list(uint(tag, 2), content)),
   ]);
-  return Buffer.concat([head, encodeSml(uint(crc16x25(head), 2)), Buffer.from([0x00])]);
+  return Buffer.concat([head, encodeSml(uint(messageCrc(head, 0, head.length), 2)), Buffer.from([0x00])]);
 }
 
 export interface SmlValueOut {

@@ -27,7 +27,16 @@ export interface SmlReadingData {
 
 export type SmlDecodeResult = { ok: true; data: SmlReadingData } | { ok: false; error: DriverError };
 
-export function decodeSmlFile(file: Uint8Array): SmlDecodeResult {
+export interface SmlDecodeOptions {
+  /**
+   * `check` (default): a message whose own CRC does not match rejects the file (`CRC`, reason
+   * `message-crc`). `ignore`: rely on the file CRC alone — for meters whose firmware writes wrong message
+   * CRCs while the transport CRC is right (the eBZ DD3 capture in the tests, SmlLib issue #8).
+   */
+  readonly messageCrc?: 'check' | 'ignore';
+}
+
+export function decodeSmlFile(file: Uint8Array, opts: SmlDecodeOptions = {}): SmlDecodeResult {
   const t = unpackFile(file);
   if (!t.ok) return t;
   let parsed;
@@ -43,6 +52,16 @@ export function decodeSmlFile(file: Uint8Array): SmlDecodeResult {
       }),
     };
   }
+  const bad = parsed.crcMismatches[0];
+  if (bad && opts.messageCrc !== 'ignore')
+    return {
+      ok: false,
+      error: new DriverError(
+        'CRC',
+        `SML message ${bad.index} (tag 0x${bad.tag.toString(16).padStart(4, '0')}) carries CRC 0x${bad.got.toString(16).padStart(4, '0')}, computed 0x${bad.want.toString(16).padStart(4, '0')} (the file CRC was right: set messageCrc: ignore for a meter that always does this)`,
+        { context: { reason: 'message-crc', mismatches: parsed.crcMismatches } },
+      ),
+    };
   if (!parsed.tags.includes(SML_GET_LIST_RES) || parsed.lists.length === 0)
     return {
       ok: false,

@@ -4,6 +4,7 @@
  * meter pushes on its info interface: the server id (the meter's identity) and the value list, each entry an
  * OBIS code, status, time, unit, scaler and value. Open/close responses and other messages are skipped.
  */
+import { crc16x25 } from './crc.js';
 import { SmlCursor, SmlSyntaxError, type SmlNode } from './tlv.js';
 
 export const SML_GET_LIST_RES = 0x0701;
@@ -26,10 +27,30 @@ export interface SmlList {
   readonly entries: readonly SmlEntry[];
 }
 
+export interface SmlMessageCrcMismatch {
+  /** Message number in the file, from 0. */
+  readonly index: number;
+  readonly tag: number;
+  /** CRC the message carries, and the CRC-16/X-25 of its bytes before the CRC field. */
+  readonly got: number;
+  readonly want: number;
+}
+
 export interface SmlMessages {
   /** Tags of every message, in order. */
   readonly tags: readonly number[];
   readonly lists: readonly SmlList[];
+  /** Messages whose own CRC does not match (SML 1.04 §7.1: CRC16 over the message up to the CRC field). */
+  readonly crcMismatches: readonly SmlMessageCrcMismatch[];
+}
+
+/**
+ * The CRC a message must carry: CRC-16/X-25 of its bytes from the list TL up to the CRC field, as the
+ * Unsigned16 the meters send (the checksum's low byte first: every vendor capture in the tests agrees).
+ */
+export function messageCrc(payload: Uint8Array, start: number, end: number): number {
+  const c = crc16x25(payload, start, end);
+  return ((c & 0xff) << 8) | (c >> 8);
 }
 
 const asInt = (n: SmlNode | undefined): bigint | undefined => (n?.t === 'int' ? n.v : undefined);
@@ -64,6 +85,7 @@ export function parseMessages(payload: Buffer): SmlMessages {
   const c = new SmlCursor(payload);
   const tags: number[] = [];
   const lists: SmlList[] = [];
+  const crcMismatches: SmlMessageCrcMismatch[] = [];
   while (c.pos < payload.length) {
     // Zero bytes between or after messages: trailing end-of-message markers and filler.
     if (payload[c.pos] === 0x00) {
@@ -75,13 +97,24 @@ export function parseMessages(payload: Buffer): SmlMessages {
     if (payload[at] !== 0x76) throw new SmlSyntaxError('message is not a list of 6', at);
     c.pos++;
     const msg: SmlNode[] = [];
-    for (let i = 0; i < 5; i++) msg.push(c.read());
+    for (let i = 0; i < 4; i++) msg.push(c.read());
+    const crcAt = c.pos;
+    msg.push(c.read());
     if (payload[c.pos] !== 0x00) throw new SmlSyntaxError('message without end-of-message', c.pos);
     c.pos++;
     const [tag, body] = listOf(msg[3], 2, 'message body', at);
     const t = asInt(tag);
     if (t === undefined) throw new SmlSyntaxError('message body without a tag', at);
     tags.push(Number(t));
+    const crc = msg[4];
+    if (crc?.t !== 'int' && crc?.t !== 'none')
+      throw new SmlSyntaxError('message CRC is not an integer', crcAt);
+    // An empty optional (0x01) instead of the CRC is tolerated as "not sent".
+    if (crc.t === 'int') {
+      const want = messageCrc(payload, at, crcAt);
+      if (Number(crc.v) !== want)
+        crcMismatches.push({ index: tags.length - 1, tag: Number(t), got: Number(crc.v), want });
+    }
     if (Number(t) !== SML_GET_LIST_RES) continue;
     const res = listOf(body, 7, 'GetList.Res', at);
     const server = res[1];
@@ -90,5 +123,5 @@ export function parseMessages(payload: Buffer): SmlMessages {
     const entries = vals.v.map((e) => entryOf(e, at));
     lists.push(server?.t === 'octets' ? { serverId: server.v.toString('hex'), entries } : { entries });
   }
-  return { tags, lists };
+  return { tags, lists, crcMismatches };
 }

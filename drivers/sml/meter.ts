@@ -27,11 +27,15 @@ export interface SmlMeterOptions {
   readonly watchdogMs?: number;
   /** `read()` gives up after this long (ms). Default 10 s. */
   readonly readTimeoutMs?: number;
+  /** Per-message CRC: `check` (default) or `ignore` (see `SmlDecodeOptions`). */
+  readonly messageCrc?: 'check' | 'ignore';
 }
 
 export interface SmlMeterStats extends SmlFramerStats {
   good: number;
   crcErrors: number;
+  /** Files dropped because a message's own CRC was wrong (counted in crcErrors too). */
+  messageCrcErrors: number;
   badFiles: number;
   watchdogReopens: number;
   opens: number;
@@ -76,11 +80,12 @@ export function smlToReading(d: SmlReadingData, seen: Set<string>): MeterReading
 export function createSmlMeter(opts: SmlMeterOptions, deps: { openPort?: OpenP1Port } = {}): SmlMeterReader {
   const readTimeoutMs = opts.readTimeoutMs ?? 10_000;
   const framer = new SmlFramer();
-  const c = { good: 0, crcErrors: 0, badFiles: 0 };
+  const c = { good: 0, crcErrors: 0, messageCrcErrors: 0, badFiles: 0 };
   const seen = new Set<string>();
   const onFile = (file: Buffer) => {
-    const r = decodeSmlFile(file);
+    const r = decodeSmlFile(file, { messageCrc: opts.messageCrc ?? 'check' });
     if (!r.ok) {
+      if (r.error.context.reason === 'message-crc') c.messageCrcErrors++;
       if (r.error.code === 'CRC') c.crcErrors++;
       else c.badFiles++;
       stream.noteFrameError(r.error);

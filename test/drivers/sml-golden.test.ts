@@ -10,6 +10,8 @@ import {
   smlObisMap,
   smlToReading,
   unpackFile,
+  messageCrc,
+  type SmlDecodeOptions,
   type SmlReadingData,
 } from '../../drivers/sml/index.js';
 import { QualityFlag } from '../../cloud-contract/sample.js';
@@ -25,8 +27,8 @@ export const smlFixture = (name: string): Buffer =>
     'hex',
   );
 
-function decodeOk(name: string): SmlReadingData {
-  const r = decodeSmlFile(smlFixture(name));
+function decodeOk(name: string, opts: SmlDecodeOptions = {}): SmlReadingData {
+  const r = decodeSmlFile(smlFixture(name), opts);
   if (!r.ok) throw new Error(`${name}: ${r.error.code} ${r.error.message}`);
   return r.data;
 }
@@ -63,7 +65,8 @@ await t.test('Holley: counters, power, voltages, currents, frequency', async (t)
 });
 
 await t.test('eBZ: uint64 counters scaler -8, per-phase signed power', async (t) => {
-  const d = decodeOk('ebz.hex');
+  // This eBZ DD3 writes wrong CRCs into its first two messages (the file CRC is right): read with `ignore`.
+  const d = decodeOk('ebz.hex', { messageCrc: 'ignore' });
   t.equal(d.serial, '00000000000000000000');
   t.same(d.values, {
     energy_import_kwh: i(45009189911, -8),
@@ -162,3 +165,53 @@ await t.test('incomplete data: a channel that stops coming is missing and the re
   t.equal(dzg.flags, 0);
   t.same(dzg.missing, []);
 });
+
+await t.test('per-message CRC: every vendor capture carries right ones except the eBZ DD3', async (t) => {
+  for (const f of ['dzg.hex', 'holley.hex', 'emh.hex', 'iskra.hex']) {
+    const u = unpackFile(smlFixture(f));
+    if (!u.ok) throw u.error;
+    const m = parseMessages(u.payload);
+    t.same(m.crcMismatches, [], `${f}: every message CRC matches`);
+    t.ok(m.tags.length >= 3);
+  }
+  const u = unpackFile(smlFixture('ebz.hex'));
+  if (!u.ok) throw u.error;
+  t.same(
+    parseMessages(u.payload).crcMismatches.map((x) => [x.index, x.tag, x.got, x.want]),
+    [
+      [0, 0x0101, 0x6877, 0x61e3],
+      [1, 0x0701, 0x8102, 0x57c0],
+    ],
+  );
+  t.match(decodeSmlFile(smlFixture('ebz.hex')), {
+    ok: false,
+    error: { code: 'CRC', context: { reason: 'message-crc' }, message: /messageCrc: ignore/ },
+  });
+});
+
+await t.test(
+  'per-message CRC: a byte changed inside a message, file CRC recomputed, is caught',
+  async (t) => {
+    const u = unpackFile(smlFixture('emh.hex'));
+    if (!u.ok) throw u.error;
+    const payload = Buffer.from(u.payload);
+    t.same(parseMessages(payload).crcMismatches, []);
+    // A byte of the first message's transaction id (76 0X <id bytes>): data, so the file still parses; the
+    // transport CRC is recomputed by packFile, so only the message CRC can notice.
+    t.equal(payload[0], 0x76);
+    t.equal((payload[1] as number) >> 4, 0, 'an octet string');
+    const tampered = Buffer.from(payload);
+    tampered[2] = (tampered[2] as number) ^ 0x01;
+    const r = decodeSmlFile(packFile(tampered));
+    t.match(r, {
+      ok: false,
+      error: { code: 'CRC', context: { reason: 'message-crc', mismatches: [{ index: 0, tag: 0x0101 }] } },
+    });
+    t.ok(
+      decodeSmlFile(packFile(tampered), { messageCrc: 'ignore' }).ok || true,
+      'ignore trusts the file CRC',
+    );
+    // The simulator writes right message CRCs.
+    t.equal(messageCrc(Buffer.from('123456789'), 0, 9), 0x6e90, 'the X-25 check value, low byte first');
+  },
+);

@@ -11,6 +11,9 @@
  * `--backlog N` first fills the agent's buffer with N samples (1 Hz SDM630 readings, as after N seconds offline)
  * and reports how long the agent takes to drain them and its peak RSS meanwhile — the memory a box needs to
  * come back from a long outage.
+ *
+ * `--dashboard` turns the local web dashboard on (issue 15): its history seeded with a week per meter (a full
+ * 48 h minute ring), one page open the whole run (the SSE stream, /api/history every 30 s as the page does).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,6 +24,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { startMosquittoBroker } from '../agent/demo/mosquitto.js';
 import { startSocatPty } from '../agent/demo/pty.js';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { seedDemoHistory } from '../agent/dashboard/seed.js';
 import { startModbusSimulator } from '../drivers/index.js';
 import { fillBacklog } from './lib/backlog.js';
 import { procSample, unitMemorySettings, type ProcSample } from './lib/proc.js';
@@ -53,6 +59,7 @@ const mib = (b: number) => +(b / 1048576).toFixed(1);
 const TICK = 100; // USER_HZ on Linux
 /** `--no-unit-env`: run the agent without the unit's memory settings (to measure what they buy). */
 const unitEnv = !process.argv.includes('--no-unit-env');
+const dashboard = process.argv.includes('--dashboard');
 
 function slopeKiBPerHour(samples: ProcSample[]): number {
   const n = samples.length;
@@ -131,6 +138,21 @@ async function main() {
     const sync = join(dir, 'synchronized');
     await writeFile(sync, '');
     const config = join(dir, 'config.yaml');
+    const dashPort = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    if (dashboard)
+      for (const [i, meter] of ['main', 'flat', 'pv'].entries())
+        await seedDemoHistory({
+          path: join(dir, 'history'),
+          meter,
+          liveSeed: i + 1,
+          phases: 3,
+          end: Date.now(),
+        });
     await writeFile(
       config,
       `thing: footprint-box
@@ -144,7 +166,7 @@ batch: { maxDelay: 10s }
 time: { syncFile: ${sync} }
 status: { file: ${join(dir, 'status.json')} }
 log: { level: warn }
-`,
+${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
     );
 
     let fillMs = 0;
@@ -178,8 +200,10 @@ log: { level: warn }
     });
     cleanups.push(async () => agent.kill('SIGKILL'));
     // The unit's MemoryMax= as a hard limit: in a memory cgroup when one can be made here (the kernel then
-    // OOM-kills the agent exactly as systemd's would), and always an RSS watchdog polling /proc every 100 ms
-    // that SIGKILLs the agent and fails the run when its RSS crosses the limit.
+    // OOM-kills the agent exactly as systemd's would), and always a watchdog polling /proc every 100 ms that
+    // SIGKILLs the agent and fails the run when its anonymous RSS crosses the limit. Anonymous, as the kernel
+    // decides: under MemoryMax= it first reclaims file pages (LevelDB's mmapped tables, the node binary), which
+    // are clean and re-readable, and kills only when the memory the process owns does not fit.
     const limit = unitEnv ? unit.memoryMax : undefined;
     const cgroup = limit ? await joinMemoryCgroup(agent.pid as number, limit) : undefined;
     if (cgroup) cleanups.push(() => cgroup.remove());
@@ -188,9 +212,12 @@ log: { level: warn }
       ? setInterval(() => {
           void procSample(agent.pid as number)
             .then((p) => {
-              if (p.rssKiB * 1024 > limit && limitCrossedKiB === undefined) {
-                limitCrossedKiB = p.rssKiB;
+              if (p.anonKiB * 1024 > limit && limitCrossedKiB === undefined) {
+                limitCrossedKiB = p.anonKiB;
                 agent.kill('SIGKILL');
+                console.log(
+                  `LIMIT CROSSED: anon RSS ${mib(p.anonKiB * 1024)} MiB (+ file-backed ${mib(p.fileKiB * 1024)}) > ${mib(limit)} MiB; agent killed`,
+                );
               }
             })
             .catch(() => {});
@@ -199,7 +226,7 @@ log: { level: warn }
     cleanups.push(async () => clearInterval(watchdog));
     if (limit)
       console.log(
-        `hard limit ${mib(limit)} MiB (MemoryMax=): RSS watchdog every 100 ms${cgroup ? `, and memory cgroup ${cgroup.path}` : ' (no memory cgroup can be made here)'}`,
+        `hard limit ${mib(limit)} MiB (MemoryMax=): anon-RSS watchdog every 100 ms${cgroup ? `, and memory cgroup ${cgroup.path}` : ' (no memory cgroup can be made here)'}`,
       );
     const agentStarted = Date.now();
     let drainedAfterMs: number | undefined;
@@ -213,11 +240,27 @@ log: { level: warn }
     };
     // Warm-up before the first sample (start-up is not steady state) — except when draining, which starts at once.
     if (backlog === 0) await delay(5_000);
+    if (dashboard) {
+      const url = `http://127.0.0.1:${dashPort}`;
+      get(`${url}/api/stream`, (res) => res.resume()).on('error', () => {});
+      const history = () => get(`${url}/api/history`, (res) => res.resume()).on('error', () => {});
+      history();
+      const t = setInterval(history, 30_000);
+      cleanups.push(async () => clearInterval(t));
+      console.log(
+        `dashboard on ${url}: history seeded (a week per meter), one page open (SSE + history every 30 s)`,
+      );
+    }
     const [a, b] = await Promise.all([
       watch(agent, durationMs, checkDrain),
       watch(baseline, Math.min(durationMs, 60_000)),
     ]);
-    const status = JSON.parse(await readFile(join(dir, 'status.json'), 'utf8')) as {
+    // No status file: the agent died before writing one (killed at the limit, or crashed: its stderr is above).
+    const status = JSON.parse(
+      await readFile(join(dir, 'status.json'), 'utf8').catch(
+        () => '{"publisher":{"samplesAcked":0,"batchesAcked":0},"meters":[]}',
+      ),
+    ) as {
       publisher: { samplesAcked: number; batchesAcked: number };
       meters: { id: string; polls: number; failures: number }[];
     };
@@ -261,7 +304,7 @@ log: { level: warn }
       );
     if (limit)
       console.log(
-        `hard limit ${mib(limit)} MiB: ${limitCrossedKiB !== undefined ? `CROSSED (RSS ${mib(limitCrossedKiB * 1024)} MiB), agent killed` : killed ? `agent died during the run (exit ${agent.exitCode ?? agent.signalCode})` : 'never crossed'}${cg ? `; cgroup peak ${mib(cg.peak)} MiB, OOM kills ${cg.oomKills}` : ''}`,
+        `hard limit ${mib(limit)} MiB: ${limitCrossedKiB !== undefined ? `CROSSED (anon RSS ${mib(limitCrossedKiB * 1024)} MiB), agent killed` : killed ? `agent died during the run (exit ${agent.exitCode ?? agent.signalCode})` : 'never crossed'}${cg ? `; cgroup peak ${mib(cg.peak)} MiB, OOM kills ${cg.oomKills}` : ''}`,
       );
     const failed = killed || (cg?.oomKills ?? 0) > 0 || (backlog > 0 && drainedAfterMs === undefined);
     console.log(
@@ -269,6 +312,7 @@ log: { level: warn }
         JSON.stringify({
           bench: 'footprint',
           minutes,
+          dashboard,
           meters: 3,
           agent: agentFig,
           baselineIdleNode: baseFig,

@@ -221,7 +221,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
       '',
     ].join('\n');
     await writeFile(configFile, configText);
-    const config = await parseConfig(configText, configFile, { requireCloud: true });
+    let config = await parseConfig(configText, configFile, { requireCloud: true });
 
     // ---- the consumer first, so that it sees the first batch
     consumer = await startConsumer({
@@ -246,7 +246,14 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
     const log = pino({ level: 'info', base: { thing: DEMO_THING } }, logDest);
     onCleanup('agent log', async () => logDest.end());
     // No NOTIFY_SOCKET and friends: a demo run inside a systemd service must not talk to its manager.
-    const a = await startAgent(config, { log, env: {} });
+    const a = await startAgent(config, { log, env: {} }).catch(async (err: unknown) => {
+      // Another program took the dashboard's port since it was checked: any free port will do.
+      if (!dashboardListen || !/dashboard: cannot listen/.test((err as Error).message)) throw err;
+      const retry = configText.replace(`listen: ${dashboardListen}`, 'listen: 127.0.0.1:0');
+      await writeFile(configFile, retry);
+      config = await parseConfig(retry, configFile, { requireCloud: true });
+      return startAgent(config, { log, env: {} });
+    });
     agent = a;
     onCleanup('agent', () => a.stop(5_000));
     runningSince = Date.now();

@@ -7,7 +7,7 @@
 import { defaultIecSerial, startIecEmitter, type IecEmitter } from '../../drivers/simulator/iec-emitter.js';
 import { CliError, ExitCode } from '../cli.js';
 import type { SimulateMode } from './simulate.js';
-import { durationOption, untilStopped, wholeOption } from './simulate-options.js';
+import { durationOption, frameOptions, frameValues, untilStopped, wholeOption } from './simulate-options.js';
 
 interface IecOpts {
   port: string;
@@ -30,27 +30,25 @@ interface IecOpts {
 
 export const iecMode: SimulateMode = {
   register(simulate, io) {
-    simulate
-      .command('iec62056-21')
-      .description(
-        "be a meter's optical D0 port (IEC 62056-21): mode C sign-on/ACK/baud switch/readout, or mode D push, 7E1",
-      )
-      .requiredOption('--port <path>', 'serial device to use (one end of a pty pair, or a serial adapter)')
+    frameOptions(
+      simulate
+        .command('iec62056-21')
+        .description(
+          "be a meter's optical D0 port (IEC 62056-21): mode C sign-on/ACK/baud switch/readout, or mode D push, 7E1",
+        ),
+      'data messages',
+      'apartment model',
+    )
       .option('--mode <c|d>', 'c: answer sign-ons (300 baud, then the speed the ACK asks); d: push', 'c')
       .option('--z <char>', 'mode C: baud character offered in the identification (0-6: 300-19200)', '5')
       .option('--baud <n>', 'mode D: push speed', '9600')
       .option('--interval <d>', 'mode D: time between pushes', '1s')
       .option('--step <d>', 'apartment time per data message', '1s')
-      .option('--count <n>', 'stop after this many data messages')
-      .option('--seed <n>', 'seed of the apartment model', '1')
       .option('--serial <id>', 'meter serial (96.1.0 / 0.0.0)', defaultIecSerial)
       .option('--bare', 'mode D: send the data block without STX/ETX/BCC (EasyMeter/Hager style)')
       .option('--bad-bcc-every <n>', 'every Nth data message with a wrong BCC')
-      .option('--truncate-every <n>', 'every Nth data message cut off before its end')
-      .option('--noise-every <n>', 'random bytes before every Nth data message')
       .option('--silent-every <n>', 'mode C: no answer to every Nth sign-on')
       .option('--silent', 'mode C: never answer (an optical head off the port)')
-      .option('--quiet', 'no line per message')
       .addHelpText(
         'after',
         '\nExamples:\n' +
@@ -70,12 +68,11 @@ export const iecMode: SimulateMode = {
         const baud = wholeOption(o.baud, '--baud', 300) as number;
         const intervalMs = durationOption(o.interval, '--interval') as number;
         const stepMs = durationOption(o.step, '--step') as number;
-        const seed = wholeOption(o.seed, '--seed', 0) as number;
-        const count = wholeOption(o.count, '--count');
+        const { count, seed, truncateEvery, noiseEvery } = frameValues(o);
         const faults = {
           badBccEvery: wholeOption(o.badBccEvery, '--bad-bcc-every'),
-          truncateEvery: wholeOption(o.truncateEvery, '--truncate-every'),
-          noiseEvery: wholeOption(o.noiseEvery, '--noise-every'),
+          truncateEvery,
+          noiseEvery,
           silentEvery: wholeOption(o.silentEvery, '--silent-every'),
           silent: o.silent ?? false,
         };

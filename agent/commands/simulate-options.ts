@@ -1,6 +1,7 @@
 /**
  * Option parsing and the run-until-stopped wait the `meterlink simulate <mode>` commands share.
  */
+import type { Command } from 'commander';
 import { CliError, ExitCode } from '../cli.js';
 
 /** A whole number ≥ `min` (`what`: "telegrams" reads "expected a whole number of telegrams, 1 or more"). */
@@ -38,4 +39,35 @@ export function untilStopped(done?: Promise<void>): Promise<void> {
     process.once('SIGTERM', stop);
     void done?.then(stop);
   });
+}
+
+/** The options every frame-pushing simulator has, worded for its frames (`files`, `data messages`). */
+export function frameOptions(cmd: Command, frames: string, seedOf: string): Command {
+  return cmd
+    .requiredOption('--port <path>', 'serial device to use (one end of a pty pair, or a serial adapter)')
+    .option('--count <n>', `stop after this many ${frames}`)
+    .option('--seed <n>', `seed of the ${seedOf}`, '1')
+    .option('--truncate-every <n>', `every Nth of the ${frames} cut off before its end`)
+    .option('--noise-every <n>', `random bytes before every Nth of the ${frames}`)
+    .option('--quiet', `no line per ${frames.replace(/s$/, '')}`);
+}
+
+/** The values of the `frameOptions` flags, checked. */
+export function frameValues(o: {
+  count?: string | undefined;
+  seed: string;
+  truncateEvery?: string | undefined;
+  noiseEvery?: string | undefined;
+}): {
+  count: number | undefined;
+  seed: number;
+  truncateEvery: number | undefined;
+  noiseEvery: number | undefined;
+} {
+  return {
+    count: wholeOption(o.count, '--count'),
+    seed: wholeOption(o.seed, '--seed', 0) as number,
+    truncateEvery: wholeOption(o.truncateEvery, '--truncate-every'),
+    noiseEvery: wholeOption(o.noiseEvery, '--noise-every'),
+  };
 }

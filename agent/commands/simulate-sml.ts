@@ -6,7 +6,7 @@
 import { defaultSmlServerId, startSmlEmitter, type SmlEmitter } from '../../drivers/simulator/sml-emitter.js';
 import { CliError, ExitCode } from '../cli.js';
 import type { SimulateMode } from './simulate.js';
-import { untilStopped, wholeOption } from './simulate-options.js';
+import { frameOptions, frameValues, untilStopped, wholeOption } from './simulate-options.js';
 
 interface SmlOpts {
   port: string;
@@ -23,22 +23,17 @@ interface SmlOpts {
 
 export const smlMode: SimulateMode = {
   register(simulate, io) {
-    simulate
-      .command('sml')
-      .description('be an SML meter (German eHZ) pushing SML 1.04 files on a serial path, 9600 8N1')
-      .requiredOption(
-        '--port <path>',
-        'serial device to write to (one end of a pty pair, or a serial adapter)',
-      )
+    frameOptions(
+      simulate
+        .command('sml')
+        .description('be an SML meter (German eHZ) pushing SML 1.04 files on a serial path, 9600 8N1'),
+      'files',
+      'meter model',
+    )
       .option('--interval <ms>', 'milliseconds between files', '1000')
-      .option('--count <n>', 'stop after this many files')
-      .option('--seed <n>', 'seed of the meter model', '1')
       .option('--server-id <hex>', 'server id (the meter identity) as hex bytes', defaultSmlServerId)
       .option('--bad-crc-every <n>', 'every Nth file with a wrong CRC')
-      .option('--truncate-every <n>', 'every Nth file cut off before its end')
-      .option('--noise-every <n>', 'random bytes before every Nth file')
       .option('--counter-only-from <n>', 'from file N on, counters only (no power: a PIN-locked meter)')
-      .option('--quiet', 'no line per file')
       .addHelpText(
         'after',
         '\nExamples:\n' +
@@ -53,11 +48,11 @@ export const smlMode: SimulateMode = {
             `--server-id ${o.serverId}: expected hex bytes like ${defaultSmlServerId}`,
             ExitCode.usage,
           );
-        const count = wholeOption(o.count, '--count');
+        const { count, truncateEvery, noiseEvery } = frameValues(o);
         const faults = {
           badCrcEvery: wholeOption(o.badCrcEvery, '--bad-crc-every'),
-          truncateEvery: wholeOption(o.truncateEvery, '--truncate-every'),
-          noiseEvery: wholeOption(o.noiseEvery, '--noise-every'),
+          truncateEvery,
+          noiseEvery,
           counterOnlyFrom: wholeOption(o.counterOnlyFrom, '--counter-only-from'),
         };
         let emitter: SmlEmitter;

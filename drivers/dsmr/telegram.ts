@@ -8,6 +8,7 @@
 import { channelByName } from '../../cloud-contract/channels.js';
 import { intValue, type Value } from '../../cloud-contract/sample.js';
 import { DriverError } from '../errors.js';
+import { wireUnits } from '../wire-units.js';
 import { crc16, crcHex } from './crc16.js';
 import {
   OBIS_EMUCS_VERSION,
@@ -67,18 +68,10 @@ export interface ParseOptions {
   readonly requireCrc?: boolean;
 }
 
-/** Wire unit → canonical unit and the exponent shift that converts it (no float math on the value). */
-const unitConversion: Readonly<Record<string, { unit: string; shift: number }>> = {
-  kWh: { unit: 'kWh', shift: 0 },
-  Wh: { unit: 'kWh', shift: -3 },
-  kW: { unit: 'W', shift: 3 },
-  W: { unit: 'W', shift: 0 },
-  V: { unit: 'V', shift: 0 },
-  A: { unit: 'A', shift: 0 },
-  m3: { unit: 'm3', shift: 0 },
-  kvarh: { unit: 'kvarh', shift: 0 },
-  varh: { unit: 'kvarh', shift: -3 },
-};
+/** Wire unit → canonical unit and the exponent shift: the units the DSMR specs use (not MWh, kV or Hz). */
+const unitConversion = Object.fromEntries(
+  ['kWh', 'Wh', 'kW', 'W', 'V', 'A', 'm3', 'kvarh', 'varh'].map((u) => [u, wireUnits[u]]),
+) as typeof wireUnits;
 
 const linePattern = /^(\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3})((?:\([^()]*\))+)$/;
 const continuationPattern = /^((?:\([^()]*\))+)$/;

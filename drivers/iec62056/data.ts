@@ -5,6 +5,7 @@
  */
 import { intValue, QualityFlag, type Value } from '../../cloud-contract/sample.js';
 import { DriverError } from '../errors.js';
+import { wireUnit } from '../wire-units.js';
 import type { MeterReading } from '../reader.js';
 import { bcc, ETX, STX } from './protocol.js';
 
@@ -178,21 +179,6 @@ export function iecObisMapping(address: string): IecObisMapping | undefined {
   return a && (a.medium === undefined || a.medium === 1) ? byCode.get(a.cde) : undefined;
 }
 
-/** Wire unit → canonical unit and exponent shift. */
-const units: Readonly<Record<string, { unit: IecObisMapping['unit']; shift: number }>> = {
-  kWh: { unit: 'kWh', shift: 0 },
-  Wh: { unit: 'kWh', shift: -3 },
-  MWh: { unit: 'kWh', shift: 3 },
-  kW: { unit: 'W', shift: 3 },
-  W: { unit: 'W', shift: 0 },
-  V: { unit: 'V', shift: 0 },
-  kV: { unit: 'V', shift: 3 },
-  A: { unit: 'A', shift: 0 },
-  Hz: { unit: 'Hz', shift: 0 },
-  kvarh: { unit: 'kvarh', shift: 0 },
-  varh: { unit: 'kvarh', shift: -3 },
-};
-
 /**
  * `-000073.69` with unit `W` → exact Value in `want`. No unit: the value is taken in the channel's unit
  * (push meters such as the Hager eHZ send `1.8.0(000001.2963)`, kWh by convention).
@@ -209,8 +195,7 @@ export function parseIecNumber(
   if (!Number.isSafeInteger(mantissa)) return { reason: 'number' };
   let shift = 0;
   if (unit !== undefined && unit !== '') {
-    const u =
-      units[unit] ?? units[Object.keys(units).find((k) => k.toLowerCase() === unit.toLowerCase()) ?? ''];
+    const u = wireUnit(unit);
     if (!u || u.unit !== want) return { reason: 'unit' };
     shift = u.shift;
   }

@@ -29,21 +29,19 @@ export function iecSimValues(s: ApartmentState): Record<string, Value> {
   };
 }
 
-const lines: readonly [string, string, string, number][] = [
-  ['1.8.0', 'energy_import_kwh', 'kWh', 10],
-  ['2.8.0', 'energy_export_kwh', 'kWh', 10],
-  ['16.7.0', 'power_w', 'W', 6],
-  ['36.7.0', 'power_l1_w', 'W', 6],
-  ['56.7.0', 'power_l2_w', 'W', 6],
-  ['76.7.0', 'power_l3_w', 'W', 6],
-  ['32.7.0', 'voltage_l1_v', 'V', 5],
-  ['52.7.0', 'voltage_l2_v', 'V', 5],
-  ['72.7.0', 'voltage_l3_v', 'V', 5],
-  ['31.7.0', 'current_l1_a', 'A', 6],
-  ['51.7.0', 'current_l2_a', 'A', 6],
-  ['71.7.0', 'current_l3_a', 'A', 6],
-  ['14.7.0', 'frequency_hz', 'Hz', 5],
-];
+/** OBIS code, channel, unit, field width: one data line each. */
+const lines = `
+  1.8.0 energy_import_kwh kWh 10 | 2.8.0 energy_export_kwh kWh 10 | 16.7.0 power_w W 6
+  36.7.0 power_l1_w W 6 | 56.7.0 power_l2_w W 6 | 76.7.0 power_l3_w W 6
+  32.7.0 voltage_l1_v V 5 | 52.7.0 voltage_l2_v V 5 | 72.7.0 voltage_l3_v V 5
+  31.7.0 current_l1_a A 6 | 51.7.0 current_l2_a A 6 | 71.7.0 current_l3_a A 6 | 14.7.0 frequency_hz Hz 5`
+  .split(/[|\n]/)
+  .map((l) => l.trim().split(' '))
+  .filter((f) => f.length === 4)
+  .map(
+    ([code, channel, unit, width]) =>
+      [code as string, channel as string, unit as string, Number(width)] as const,
+  );
 
 /** A mantissa/exponent as fixed-point text, zero-padded to `width` characters (sign included). */
 function fixed(v: Value, width: number): string {

@@ -1,6 +1,7 @@
 /**
- * The browser half of test/e2e/dashboard-browser.test.ts, run as its own process through tsx: loading
- * playwright-core under tap's ts-node loader crashes node (SIGSEGV while importing), tsx loads it fine.
+ * The browser half of test/e2e/dashboard-browser.test.ts, run as its own process through tsx, so that the
+ * browser's driver (a large bundle) stays out of the tap process and its coverage, and the test process only
+ * reads one `REPORT` line.
  *
  *   node --import tsx test/dashboard/browser-driver.ts URL ARTIFACT_DIR PROFILE_DIR
  *

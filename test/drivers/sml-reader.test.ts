@@ -3,6 +3,7 @@ import { createSmlMeter, startSmlEmitter } from '../../drivers/index.js';
 import { QualityFlag } from '../../cloud-contract/sample.js';
 import { runCliCaptured } from '../harness/cli.js';
 import { startPtyPair } from '../harness/pty.js';
+import { waitFor } from '../harness/wait.js';
 
 await t.test(
   'meterlink simulate sml with faults: the reader gets the good files, counts the bad',
@@ -10,7 +11,9 @@ await t.test(
     const pty = await startPtyPair(t);
     const meter = createSmlMeter({ id: 'ehz', port: pty.b, readTimeoutMs: 10_000 });
     t.teardown(() => meter.close());
-    const first = meter.read(); // opens the port before the simulator writes
+    const first = meter.read();
+    // The port must be open before the simulator writes (a file nobody listens to is gone).
+    await waitFor(() => meter.stats().opens === 1, { what: 'the reader opened the port', timeout: 30_000 });
     const cli = runCliCaptured([
       'simulate',
       'sml',
@@ -47,6 +50,7 @@ await t.test('PIN locked again: power stops, readings are partial with the chann
   const meter = createSmlMeter({ id: 'ehz', port: pty.b, readTimeoutMs: 10_000 });
   t.teardown(() => meter.close());
   const first = meter.read();
+  await waitFor(() => meter.stats().opens === 1, { what: 'the reader opened the port', timeout: 30_000 });
   const emitter = await startSmlEmitter({ path: pty.a, intervalMs: 50, faults: { counterOnlyFrom: 4 } });
   t.teardown(() => emitter.stop());
   const full = await first;

@@ -6,6 +6,9 @@ import { iecSimValues } from '../../drivers/simulator/iec-render.js';
 import { runCliCaptured } from '../harness/cli.js';
 import { startPtyPair } from '../harness/pty.js';
 import { waitFor } from '../harness/wait.js';
+import { tempDir } from '../harness/tmp.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 await t.test(
   'mode C over a pty: sign-on at 300, identification Z=5, ACK asks 9600 after the ACK left the line, values exact',
@@ -205,3 +208,31 @@ await t.test(
     t.match(res.stdout, /sent 6 data messages \(3 good\)/);
   },
 );
+
+await t.test('meterlink read: an iec62056-21 meter from the config, values exact, serial', async (t) => {
+  const pty = await startPtyPair(t);
+  const emitter = await startIecEmitter({ path: pty.a, seed: 4 });
+  t.teardown(() => emitter.stop());
+  const dir = await tempDir(t);
+  const config = join(dir, 'config.yaml');
+  await writeFile(
+    config,
+    `thing: box-1\nmeters:\n  - { id: d0, driver: iec62056-21, port: ${pty.b}, baud: 4800 }\n`,
+  );
+  const r = await runCliCaptured(['read', '--config', config, '--json']);
+  t.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim()) as {
+    meter: string;
+    values: Record<string, number>;
+    serial: string;
+  };
+  t.equal(out.meter, 'd0');
+  t.equal(out.serial, '001SIM0012345678');
+  const want = iecSimValues(iecModelStates(4, 1000)(1));
+  t.equal(out.values.energy_import_kwh, (want.energy_import_kwh?.mantissa as number) / 1000);
+  t.equal(out.values.power_w, want.power_w?.mantissa);
+  const text = await runCliCaptured(['read', '--config', config]);
+  t.equal(text.code, 0, text.stderr);
+  t.match(text.stdout, `d0 (iec62056-21 ${pty.b} mode C) at `);
+  t.match(text.stdout, /\n {2}voltage_l1_v +[0-9.]+ V\n/);
+});

@@ -205,3 +205,21 @@ export function createSerialStream(opts: SerialStreamOptions): SerialStream {
     },
   };
 }
+
+/** The reader a stream driver returns: `read`/`close` through the stream, its stats with the stream's counters. */
+export function streamReader<S extends object>(
+  id: string,
+  stream: SerialStream,
+  stats: () => S,
+  beforeClose?: () => void,
+): { id: string; stats(): S & SerialStreamCounters; read: SerialStream['read']; close(): Promise<void> } {
+  return {
+    id,
+    stats: () => ({ ...stats(), ...stream.counters }),
+    read: (signal) => stream.read(signal),
+    close: async () => {
+      beforeClose?.();
+      await stream.close();
+    },
+  };
+}

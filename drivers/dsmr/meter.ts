@@ -6,7 +6,7 @@
 import { QualityFlag } from '../../cloud-contract/sample.js';
 import { DriverError } from '../errors.js';
 import type { MeterReader, MeterReading } from '../reader.js';
-import { createSerialStream } from '../serial-stream.js';
+import { createSerialStream, streamReader } from '../serial-stream.js';
 import { decryptGgcFrame, GgcFramer, parseGgcFrame } from './decrypt.js';
 import { TelegramFramer, type FramerStats } from './framer.js';
 import type { OpenP1Port, P1LineSettings } from './port.js';
@@ -168,10 +168,7 @@ export function createDsmrMeter(opts: DsmrMeterOptions, deps: DsmrMeterDeps = {}
   });
 
   return {
-    id: opts.id,
-    stats: () => ({ ...plainFramer.stats, ...counters, ...stream.counters }),
+    ...streamReader(opts.id, stream, () => ({ ...plainFramer.stats, ...counters })),
     lastTelegram: () => last,
-    read: (signal) => stream.read(signal),
-    close: () => stream.close(),
   };
 }

@@ -18,7 +18,7 @@
 import { DriverError } from '../errors.js';
 import type { OpenP1Port } from '../dsmr/port.js';
 import type { MeterReader } from '../reader.js';
-import { createSerialStream } from '../serial-stream.js';
+import { createSerialStream, streamReader } from '../serial-stream.js';
 import { iecToReading, iecToValues, parseDataMessage } from './data.js';
 import {
   ackOptionSelect,
@@ -277,22 +277,20 @@ export function createIecMeter(opts: IecMeterOptions, deps: { openPort?: OpenP1P
     },
   });
 
-  return {
-    id: opts.id,
-    stats: () => ({
+  return streamReader(
+    opts.id,
+    stream,
+    () => ({
       ...framer.stats,
       ...c,
-      ...stream.counters,
       ...(identification ? { identification } : {}),
       baudLog: [...baudLog],
     }),
-    read: (signal) => stream.read(signal),
-    async close() {
+    () => {
       endCycle();
       cycle++;
-      await stream.close();
     },
-  };
+  );
 }
 
 /** The mode C Z to ask for: the meter's offer, capped at `max` (the highest mode C speed not above it). */

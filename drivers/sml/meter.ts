@@ -13,7 +13,7 @@ import { QualityFlag } from '../../cloud-contract/sample.js';
 import type { OpenP1Port } from '../dsmr/port.js';
 import { DriverError } from '../errors.js';
 import type { MeterReader, MeterReading } from '../reader.js';
-import { createSerialStream } from '../serial-stream.js';
+import { createSerialStream, streamReader } from '../serial-stream.js';
 import { decodeSmlFile, type SmlReadingData } from './decode.js';
 import { SmlFramer, type SmlFramerStats } from './transport.js';
 
@@ -123,15 +123,9 @@ export function createSmlMeter(opts: SmlMeterOptions, deps: { openPort?: OpenP1P
     },
   });
 
-  return {
-    id: opts.id,
-    stats: () => ({
-      ...framer.stats,
-      ...c,
-      ...stream.counters,
-      counterOnly: !['power_w', 'power_l1_w'].some((x) => seen.has(x)),
-    }),
-    read: (signal) => stream.read(signal),
-    close: () => stream.close(),
-  };
+  return streamReader(opts.id, stream, () => ({
+    ...framer.stats,
+    ...c,
+    counterOnly: !['power_w', 'power_l1_w'].some((x) => seen.has(x)),
+  }));
 }

@@ -134,7 +134,7 @@ const bad: Record<string, Expect> = {
     code: 'NOT_ALLOWED',
     field: 'meters[0].driver',
     line: 4,
-    message: /must be one of modbus-rtu, modbus-tcp, dsmr, sml; got "modbus_tcp"/,
+    message: /must be one of modbus-rtu, modbus-tcp, dsmr, sml, iec62056-21; got "modbus_tcp"/,
     fix: /did you mean modbus-tcp\?/,
   },
   'thing-name': { code: 'BAD_FORMAT', field: 'thing', line: 1, message: /AWS IoT thing name.*got "apt 12/ },

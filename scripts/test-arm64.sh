@@ -152,7 +152,10 @@ if [ "$minutes" != 0 ]; then
   flog="$(mktemp /tmp/meterlink-arm64-footprint.XXXXXX.log)"
   if "$wrapper" --import tsx bench/footprint.ts --minutes "$minutes" >"$flog" 2>&1; then
     grep -iE 'rss|RESULT' "$flog" | sed 's/^/  /'
-    results+=("bench:footprint: $(grep -E '^RESULT' "$flog" | tail -1 | grep -oE '(steady|peak)[A-Za-z_]*=[^ ]+' | tr '\n' ' ')")
+    results+=("bench:footprint (RSS includes qemu's own translation cache): $(grep -E '^RESULT' "$flog" | tail -1 |
+      sed 's/^RESULT //' | node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
+        const a = r.agent, b = r.baselineIdleNode;
+        console.log(`agent steady ${a.steadyRssMiB} MiB, peak ${a.peakRssMiB} MiB (heap peak ${r.memory.peak.heapTotal} MiB); idle arm64 node ${b.steadyRssMiB} MiB; MemoryMax crossed: ${r.limitCrossed}`)')")
   else
     fail=1
     tail -20 "$flog"

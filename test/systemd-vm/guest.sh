@@ -70,6 +70,11 @@ else
 fi
 
 # ---- start: Type=notify, READY=1 through notify-exec ------------------------------------------------------
+# Software emulation on a busy host: loading the agent over 9p took 111 s of the unit's 120 s TimeoutStartSec.
+# A runtime drop-in (/run, not the install) gives start-up 10 min; nothing else of the unit changes.
+mkdir -p /run/systemd/system/meterlink.service.d
+printf '[Service]\nTimeoutStartSec=600\n' >/run/systemd/system/meterlink.service.d/vm-slow-cpu.conf
+systemctl daemon-reload
 t=$(now)
 if systemctl start meterlink; then
   pid=$(prop MainPID)
@@ -147,12 +152,12 @@ restarts=$(prop NRestarts)
 t=$(now)
 kill -STOP "$pid"
 restarted() { [ "$(prop NRestarts)" -gt "$restarts" ] && [ "$(prop MainPID)" != "$pid" ] && [ "$(prop MainPID)" != 0 ] && systemctl is-active -q meterlink; }
-if wait_for 120 restarted; then
+if wait_for 600 restarted; then
   pass "watchdog restarts a SIGSTOPped agent (WatchdogSec=10s)" "$(since "$t")" "NRestarts $restarts -> $(prop NRestarts), journal: $(journalctl -u meterlink --no-pager -o cat | grep -m1 -i 'watchdog timeout')"
 else
   fail "watchdog restarts a SIGSTOPped agent (WatchdogSec=10s)" "$(since "$t")" "$(systemctl status meterlink --no-pager | head -12)"
 fi
-rm -rf /run/systemd/system/meterlink.service.d
+rm -f /run/systemd/system/meterlink.service.d/vm-test.conf
 systemctl daemon-reload
 systemctl restart meterlink
 target=$(($(jq_state maxSeq) + 3))
@@ -215,6 +220,7 @@ fi
 
 # ---- uninstall.sh --purge leaves the system as it was ---------------------------------------------------------
 t=$(now)
+rm -rf /run/systemd/system/meterlink.service.d
 "$repo/systemd/uninstall.sh" --purge >/mnt/out/uninstall.log 2>&1
 urc=$?
 kill "$rig" 2>/dev/null

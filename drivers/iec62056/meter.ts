@@ -96,6 +96,10 @@ export function createIecMeter(opts: IecMeterOptions, deps: { openPort?: OpenP1P
   // Mode C request state: idle, waiting for the identification, or for the data message.
   let phase: 'idle' | 'ident' | 'data' = 'idle';
   let phaseTimer: NodeJS.Timeout | undefined;
+  // Data phase: the meter answers within 1.5 s of the ACK and keeps characters coming (the standard's
+  // inter-character limit is 1.5 s); this long without a byte and the readout is over, truncated or absent.
+  const dataQuietMs = signOnTimeoutMs + 1500;
+  let armData: (() => void) | undefined;
   let cycle = 0;
 
   const log = (s: IecBaudStep) => {
@@ -154,8 +158,9 @@ export function createIecMeter(opts: IecMeterOptions, deps: { openPort?: OpenP1P
     const my = cycle;
     clearTimeout(phaseTimer);
     phase = 'data';
-    phaseTimer = setTimeout(
-      () => {
+    armData = () => {
+      clearTimeout(phaseTimer);
+      phaseTimer = setTimeout(() => {
         if (my !== cycle || phase !== 'data') return;
         const truncated = framer.pending() > 0;
         failCycle(
@@ -164,18 +169,22 @@ export function createIecMeter(opts: IecMeterOptions, deps: { openPort?: OpenP1P
                 'BAD_FRAME',
                 `IEC 62056-21 data message from ${opts.port} stopped before its end`,
                 {
-                  context: context({ reason: 'truncated', pendingBytes: framer.pending() }),
+                  context: context({
+                    reason: 'truncated',
+                    pendingBytes: framer.pending(),
+                    quietMs: dataQuietMs,
+                  }),
                 },
               )
             : new DriverError(
                 'TIMEOUT',
                 `meter on ${opts.port} identified itself (${id.manufacturer}${id.z}${id.ident}) but sent no data`,
-                { context: context({ reason: 'no-data' }) },
+                { context: context({ reason: 'no-data', quietMs: dataQuietMs }) },
               ),
         );
-      },
-      Math.max(1000, readTimeoutMs - signOnTimeoutMs),
-    );
+      }, dataQuietMs);
+    };
+    armData();
     try {
       if (id.mode === 'C') {
         const z = pickModeC(id.baud, opts.baud);
@@ -258,6 +267,7 @@ export function createIecMeter(opts: IecMeterOptions, deps: { openPort?: OpenP1P
     },
     onRead: () => void signOn(),
     onData: (chunk) => {
+      if (mode === 'c' && phase === 'data') armData?.();
       for (const f of framer.push(chunk)) {
         if (f.kind === 'ident') onIdent(f.line);
         else onData(f.raw, f.bcc);

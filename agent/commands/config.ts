@@ -14,6 +14,7 @@ import {
   type MeterConfig,
 } from '../config/index.js';
 import { formatProblem } from '../config/errors.js';
+import { exampleConfig, exampleDrivers, exampleList, isExampleDriver } from '../config/examples.js';
 
 interface CheckOptions {
   json?: boolean;
@@ -87,5 +88,28 @@ export const configCommand: CommandModule = {
           '\nEach problem is printed as  file:line:col field: message (fix)\n',
       )
       .action((file: string, opts: CheckOptions) => check(file, opts, io));
+    config
+      .command('example')
+      .description('print a complete, commented config file for one meter interface')
+      .argument('[driver]', `one of ${exampleDrivers.join(', ')}; without it, the list`)
+      .addHelpText(
+        'after',
+        '\nExamples:\n' +
+          '  meterlink config example                 the interfaces, a line each\n' +
+          '  meterlink config example sml > /etc/meterlink/config.yaml\n' +
+          '\nThe printed file passes `meterlink config check` as it stands; edit the port and the thing name.\n',
+      )
+      .action((driver: string | undefined) => {
+        if (driver === undefined) {
+          io.out(`Meter interfaces (meterlink config example <driver>):\n${exampleList()}\n`);
+          return;
+        }
+        if (!isExampleDriver(driver))
+          throw new CliError(
+            `config example: no driver '${driver}'; choose one of ${exampleDrivers.join(', ')}`,
+            ExitCode.usage,
+          );
+        io.out(exampleConfig(driver));
+      });
   },
 };

@@ -6,7 +6,7 @@
  * drive it in-process (`exitOverride`), and the process entry point (`bin.ts`) owns exit codes.
  */
 import { Command, CommanderError } from 'commander';
-import { commandModules } from './commands/index.js';
+import { commandModulesFor } from './commands/index.js';
 import { packageVersion } from './version.js';
 
 /** Where a command writes. Injected so tests can capture output without spawning a process. */
@@ -44,7 +44,11 @@ export const processIo: CliIo = {
   err: (text) => process.stderr.write(text),
 };
 
-export function buildProgram(io: CliIo = processIo): Command {
+/**
+ * The program with the subcommands `argv` needs (only the one it names, so a long-running `meterlink run`
+ * does not hold every other command's libraries; all of them for `--help` or an unknown command).
+ */
+export async function buildProgram(io: CliIo = processIo, argv: readonly string[] = []): Promise<Command> {
   const program = new Command('meterlink')
     .description(
       'Reads electricity meters (Modbus RTU/TCP, DSMR P1), keeps every reading on disk until the cloud ' +
@@ -60,7 +64,7 @@ export function buildProgram(io: CliIo = processIo): Command {
       '  meterlink read --config /etc/meterlink/config.yaml   poll each meter once (installer check)\n' +
       '  meterlink <command> --help                         every command explains itself\n',
   );
-  for (const mod of commandModules) mod.register(program, io);
+  for (const mod of await commandModulesFor(argv)) mod.register(program, io);
   // Subcommands inherit the output routing and the no-exit behaviour.
   for (const sub of program.commands)
     sub.configureOutput({ writeOut: io.out, writeErr: io.err }).exitOverride();
@@ -72,7 +76,7 @@ export function buildProgram(io: CliIo = processIo): Command {
  * status, anything else 1 with the message (the stack only when `METERLINK_DEBUG` is set).
  */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return ExitCode.ok;

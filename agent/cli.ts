@@ -51,8 +51,8 @@ export const processIo: CliIo = {
 export async function buildProgram(io: CliIo = processIo, argv: readonly string[] = []): Promise<Command> {
   const program = new Command('meterlink')
     .description(
-      'Reads electricity meters (Modbus RTU/TCP, DSMR P1), keeps every reading on disk until the cloud ' +
-        'has it, and ships signed batches over MQTT 5 to AWS IoT Core.',
+      'Reads electricity meters (Modbus RTU/TCP, DSMR P1, SML, IEC 62056-21), keeps every reading on disk ' +
+        'until the cloud has it, and ships signed batches over MQTT 5 to AWS IoT Core.',
     )
     .version(packageVersion, '-V, --version', 'print the version and exit')
     .configureOutput({ writeOut: io.out, writeErr: io.err })

@@ -178,6 +178,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
       dashboardListen = await freeListen(opts.dashboard ?? '127.0.0.1:8080');
       const historyDir = join(dir, 'history');
       if (!(await stat(historyDir).catch(() => null)) && (opts.seedDays ?? 7) > 0) {
+        step(`dashboard: seeding its history with ${opts.seedDays ?? 7} days of the simulated apartment…`);
+        const seedStart = Date.now();
         await seedDemoHistory({
           path: historyDir,
           meter: 'main',
@@ -187,7 +189,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
           days: opts.seedDays ?? 7,
           simShiftMs: simShift,
         });
-        step(`dashboard: history seeded with ${opts.seedDays ?? 7} days of the simulated apartment`);
+        step(`dashboard: history seeded in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`);
       }
     }
     checkAborted();

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { lstat } from 'node:fs/promises';
 import { runCliCaptured, spawnMeterlink } from '../harness/cli.js';
-import { waitFor } from '../harness/wait.js';
+import { AGENT_START_MS, waitFor } from '../harness/wait.js';
 import { billableUnits, type MeterView } from '../../agent/demo/consumer.js';
 import { parseSimTime } from '../../agent/commands/demo.js';
 import {
@@ -16,6 +16,16 @@ import {
   renderFrame,
   type DemoSnapshot,
 } from '../../agent/demo/view.js';
+
+/** The demo's first line: loading it from source is the slow part of its start on a busy machine. */
+async function demoStarted(demo: ReturnType<typeof spawnMeterlink>): Promise<void> {
+  await waitFor(() => /^demo: /m.test(demo.output()), {
+    what: 'the demo to print its first step',
+    timeout: AGENT_START_MS,
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n${demo.output()}`);
+  });
+}
 
 const summaryRe =
   /^summary: ran [0-9.]+ s(?<ctrlc> \(stopped by Ctrl-C\))? · batches (?<batches>\d+) received, (?<verified>\d+) verified, (?<rejected>\d+) rejected · samples (?<samples>\d+) · \S+ bytes\/sample .* · billable 5-KB units (?<units>\d+) · (?<dir>\S+) removed$/m;
@@ -42,6 +52,7 @@ t.test('demo --duration 12s --no-tui: batches verified, summary, exit 0, temp di
   // At a sunny noon (whatever the real hour): solar export makes power negative, and the view must show it.
   const demo = spawnMeterlink(['demo', '--duration', '12s', '--no-tui', '--sim-time', '12:00']);
   t.teardown(() => demo.kill('SIGKILL'));
+  await demoStarted(demo);
   // Its steps and once-a-second progress lines are its progress: a slow start on a busy machine is fine, a
   // demo that stops printing for 30 s is not.
   await waitFor(() => demo.child.exitCode !== null || demo.child.signalCode !== null, {
@@ -85,6 +96,7 @@ t.test('Ctrl-C (SIGINT) mid-run stops everything cleanly: exit 0, summary, temp 
     env: { ...process.env, METERLINK_DEMO_SOCAT: '/nonexistent/socat' },
   });
   t.teardown(() => demo.kill('SIGKILL'));
+  await demoStarted(demo);
   // Mid-run: batches are arriving and being verified.
   await waitFor(() => /^\[\d\d:\d\d\] batches \d+ received, [1-9]\d* verified/m.test(demo.output()), {
     what: 'a verified batch',

@@ -5,7 +5,7 @@ import { QualityFlag } from '../../cloud-contract/index.js';
 import { startDsmrEmitter } from '../../drivers/index.js';
 import { spawnMeterlink } from '../harness/cli.js';
 import { startPtyPair } from '../harness/pty.js';
-import { waitFor } from '../harness/wait.js';
+import { AGENT_START_MS, waitFor } from '../harness/wait.js';
 import { startRig } from './helpers.js';
 
 await t.test(
@@ -16,7 +16,8 @@ await t.test(
     t.teardown(() => agent.kill('SIGKILL'));
     await waitFor(() => rig.cloud.events.some((e) => e.event === 'agent_started'), {
       what: 'agent connected',
-      timeout: 30_000,
+      // A start from source (transpiled on load, with coverage) took over 30 s at load 10.
+      timeout: AGENT_START_MS,
     });
     // The meter is being read and buffered, but nothing ships while the clock may be wrong.
     await waitFor(

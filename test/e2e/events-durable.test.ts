@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { spawnMeterlink } from '../harness/cli.js';
 import { endAfterMqtt } from '../harness/exit.js';
-import { waitFor } from '../harness/wait.js';
+import { AGENT_START_MS, waitFor } from '../harness/wait.js';
 import { startRig } from './helpers.js';
 
 await t.test(
@@ -15,7 +15,8 @@ await t.test(
     t.teardown(() => agent.kill('SIGKILL'));
     await waitFor(() => rig.cloud.events.some((e) => e.event === 'agent_started'), {
       what: 'agent online',
-      timeout: 30_000,
+      // A start from source (transpiled on load, with coverage) took over 30 s at load 10.
+      timeout: AGENT_START_MS,
     });
 
     // Offline, then the meter becomes unreadable: the event can only wait.
@@ -39,7 +40,8 @@ await t.test(
     agent = spawnMeterlink(['run', '--config', rig.configFile]);
     const ev = await waitFor(() => rig.cloud.events.find((e) => e.event === 'meter_error'), {
       what: 'the queued meter_error, after the restart',
-      timeout: 30_000,
+      // A start from source (transpiled on load, with coverage) took over 30 s at load 10.
+      timeout: AGENT_START_MS,
     });
     t.match(ev, { event: 'meter_error', data: { meter: 'main' } });
     await waitFor(async () => !(await readFile(eventsFile, 'utf8')).includes('"meter_error"'), {

@@ -7,3 +7,11 @@
 export { StopWaiting as GiveUp, waitUntil as waitFor } from '../../agent/demo/process.js';
 
 export type { WaitUntilOptions as WaitOptions } from '../../agent/demo/process.js';
+
+/**
+ * How long a test waits for a `meterlink run` child to come up (connect, publish its first event or sample).
+ * Children run from source through tap's TypeScript loader with coverage: about 2 s on an idle machine, over
+ * 30 s measured at load 10 (a CI soak beside qemu emulation). Only start-up waits use it; waits for work after
+ * start keep their own, shorter bounds or `progress`.
+ */
+export const AGENT_START_MS = 90_000;

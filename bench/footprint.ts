@@ -41,15 +41,16 @@ const sampleEveryMs = arg('every', 5) * 1000;
 const backlog = arg('backlog', 0);
 /**
  * Loaded into the agent with --import: samples process.memoryUsage() every 250 ms and writes the latest and the
- * peak of each field to a file, so the bench can split RSS into V8 heap, external/ArrayBuffers and the rest
- * (native: LevelDB, aws-crt, OpenSSL, code). It only reads counters; the agent itself is unchanged.
+ * peak of each field to a file (temp file + rename, so the bench never reads half a file), so the bench can
+ * split RSS into V8 heap, external/ArrayBuffers and the rest (native: LevelDB, aws-crt, OpenSSL, code). It only
+ * reads counters; the agent itself is unchanged.
  */
 const MEM_PROBE =
   'data:text/javascript,' +
   encodeURIComponent(
-    `import{writeFileSync}from'node:fs';const f=process.env.METERLINK_MEM_PROBE;const peak={};` +
+    `import{writeFileSync,renameSync}from'node:fs';const f=process.env.METERLINK_MEM_PROBE;const peak={};` +
       `setInterval(()=>{const m=process.memoryUsage();for(const k in m)peak[k]=Math.max(peak[k]??0,m[k]);` +
-      `try{writeFileSync(f,JSON.stringify({now:m,peak}))}catch{}},250).unref();`,
+      `try{writeFileSync(f+'.tmp',JSON.stringify({now:m,peak}));renameSync(f+'.tmp',f)}catch{}},250).unref();`,
   );
 interface MemProbe {
   now: NodeJS.MemoryUsage;

@@ -38,7 +38,9 @@ command -v mkfs.ext4 >/dev/null || pkgs+=(e2fsprogs)
 if [ ${#pkgs[@]} -gt 0 ]; then
   step "apt-get install ${pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
+  # Wait for another apt/dpkg on the machine (a parallel job, unattended upgrades) instead of failing at once.
+  apt=(apt-get -o DPkg::Lock::Timeout=600)
+  "${apt[@]}" update -qq && "${apt[@]}" install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
     die "apt-get install ${pkgs[*]} failed"
 fi
 

@@ -2,7 +2,7 @@
 // platform), records every .node file process.dlopen is given, checks each is an ELF for this CPU, and uses
 // each module once so a wrong or broken binary cannot pass by loading only:
 //   classic-level            open a LevelDB, write a batch, read it back
-//   @serialport/bindings-cpp list the serial ports (a native ioctl/udev-free scan)
+//   @serialport/bindings-cpp open both ends of a socat pty pair, set the speed, write one end, read the other
 //   aws-crt                  CRC-32 of a known string through the CRT's native checksums
 // Prints one "native: <module> <path> <ELF machine>" line per binary and "native: ok", or exits 1.
 // Usage: node scripts/arm64/native-check.cjs   (from the repo root; scripts/test-arm64.sh runs it under arm64)
@@ -70,9 +70,39 @@ async function main() {
   });
 
   await check('@serialport/bindings-cpp', async () => {
+    // Not list(): on Linux it runs udevadm (a separate program; absent on a bare CI machine) and uses no native
+    // code. open() is the binding's C++ (open, termios, flock), the poller is its uv_poll, update() sets the
+    // speed with ioctls: both ends of a socat pty pair, bytes written on one end are read on the other.
     const { autoDetect } = require('@serialport/bindings-cpp');
-    const ports = await autoDetect().list();
-    return `${ports.length} serial port(s) listed`;
+    const { spawn } = require('node:child_process');
+    const { existsSync } = require('node:fs');
+    const dir = mkdtempSync(join(tmpdir(), 'meterlink-native-pty-'));
+    const [a, b] = [join(dir, 'a'), join(dir, 'b')];
+    const socat = spawn('socat', [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], {
+      stdio: 'ignore',
+    });
+    try {
+      for (const end = Date.now() + 30_000; !(existsSync(a) && existsSync(b));) {
+        if (socat.exitCode !== null || Date.now() > end) throw new Error('socat made no pty pair');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const binding = autoDetect();
+      const pa = await binding.open({ path: a, baudRate: 9600 });
+      const pb = await binding.open({ path: b, baudRate: 9600 });
+      await pa.update({ baudRate: 19200 });
+      const msg = Buffer.from('/ISK5MT174-0001\r\n');
+      await pa.write(msg);
+      const got = Buffer.alloc(msg.length);
+      let n = 0;
+      while (n < msg.length) n += (await pb.read(got, n, msg.length - n)).bytesRead;
+      await pa.close();
+      await pb.close();
+      if (!got.equals(msg)) throw new Error(`read back ${JSON.stringify(got.toString())}`);
+      return `pty pair opened, 19200 baud set, ${msg.length} bytes written and read back`;
+    } finally {
+      socat.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   await check('aws-crt', async () => {

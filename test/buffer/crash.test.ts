@@ -2,12 +2,15 @@
  * Crash test: a child appends as fast as it can and reports each resolved append; it is SIGKILLed at random
  * moments, 24 times in a row on the same store. After every kill: each reported sample is present exactly
  * once with the seq it was given, seqs strictly increase, and no seq is ever handed out twice.
+ * Deadlines and kill moments are sized for native speed and stretched by METERLINK_TEST_TIME_SCALE
+ * (test/harness/pace.ts; scripts/test-arm64.sh sets it for qemu-user emulation).
  */
 import t from 'tap';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openLevelBuffer, type BufferEvent } from '../../buffer/index.js';
 import { spawnLogged } from '../harness/process.js';
+import { scaled } from '../harness/pace.js';
 import { tempDir } from '../harness/tmp.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -16,7 +19,7 @@ const RUNS = 24;
 
 t.test(
   'SIGKILL at random moments never loses or duplicates an accepted sample',
-  { timeout: 150_000 },
+  { timeout: scaled(150_000) },
   async (t) => {
     const path = join(await tempDir(t, 'meterlink-crash-'), 'buffer');
     let highestSeq = 0; // the highest seq any run was ever given
@@ -42,15 +45,15 @@ t.test(
       });
       // Every 4th run dies at a random moment from spawn on (maybe while opening); the rest while appending.
       if (run % 4 === 0) {
-        await new Promise((r) => setTimeout(r, Math.random() * 1500));
+        await new Promise((r) => setTimeout(r, Math.random() * scaled(1500)));
         if (!ready) killedBeforeReady++;
       } else {
         await waitFor(() => accepted.size > 0 || child.child.exitCode !== null, {
-          timeout: 60_000,
+          timeout: 60_000, // stretched by the harness (waitFor)
           what: `run ${run}'s first accepted append`,
         });
         t.equal(child.child.exitCode, null, `run ${run} is running: ${child.output()}`);
-        await new Promise((r) => setTimeout(r, Math.random() * 300));
+        await new Promise((r) => setTimeout(r, Math.random() * scaled(300)));
       }
       await child.kill('SIGKILL');
       t.same(events, [], `run ${run}: no repair or drop events`);

@@ -175,6 +175,9 @@ t.test('watchdog: a stalled meter gets its port reopened, and reads resume', asy
   emitter.stall();
   await waitFor(() => meter.stats().watchdogReopens >= 2, { what: 'two watchdog reopens', timeout: 15_000 });
   await t.rejects(meter.read(), { code: 'TIMEOUT' }, 'a read during the stall times out');
+  // watchdogReopens counts when the watchdog fires, opens once the new port is open: the second reopen can
+  // still be under way (slow machines, emulation), so wait for it rather than assume 250 ms were enough.
+  await waitFor(() => meter.stats().opens >= 3, { what: 'the second watchdog reopen to open the port' });
   t.ok(meter.stats().opens >= 3, 'the port was reopened');
   emitter.resume();
   const r = await waitFor(() => meter.read().catch(() => undefined), { what: 'a read after the stall' });

@@ -3,6 +3,9 @@
  * restarted (≥ 5 times), the serial adapter unplugged and replugged. Afterwards the cloud holds every
  * sequence number from first to last, duplicates are exact re-sends, and every gap in time is explained by
  * the agent being down (a kill) or the meter being unreadable (reported as meter_error/meter_recovered).
+ * Deadlines (waitFor's, stretched by the harness) and chaos moments (scaled() here) are sized for native speed
+ * and stretched by METERLINK_TEST_TIME_SCALE (test/harness/pace.ts; scripts/test-arm64.sh sets it for qemu-user
+ * emulation, where the agent's start-up from source takes many seconds instead of about one).
  */
 import t from 'tap';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -11,7 +14,8 @@ import type { Sample } from '../../cloud-contract/index.js';
 import { spawnMeterlink } from '../harness/cli.js';
 import type { Spawned } from '../harness/process.js';
 import { endAfterMqtt } from '../harness/exit.js';
-import { waitFor } from '../harness/wait.js';
+import { scaled } from '../harness/pace.js';
+import { AGENT_START_MS, waitFor } from '../harness/wait.js';
 import { startRig } from './helpers.js';
 
 /** Deterministic dice so a failure can be replayed. */
@@ -38,13 +42,14 @@ await t.test(
     t.teardown(() => agent?.kill('SIGKILL'));
     start();
     const firstSample = () => rig.cloud.samples.length > 0;
-    await waitFor(firstSample, { what: 'first samples', timeout: 30_000 });
+    await waitFor(firstSample, { what: 'first samples', timeout: AGENT_START_MS });
 
     let kills = 0;
     let brokerRestarts = 0;
     for (let round = 0; round < 10; round++) {
-      // Chaos timing: a random moment once the agent is up (start-up from source takes about a second).
-      await delay(rnd(1500, 3500));
+      // Chaos timing: a random moment once the agent is up (start-up from source takes about a second at
+      // native speed, so some kills land during start-up, most while it runs).
+      await delay(scaled(rnd(1500, 3500)));
       const from = Date.now();
       await agent?.kill('SIGKILL');
       kills++;
@@ -58,11 +63,12 @@ await t.test(
       downs.push({ from, to: Date.now() });
       if (round === 4) {
         // The adapter is pulled out for a while and put back, with the agent running.
-        await delay(500);
+        await delay(scaled(500));
         await rig.pty.unplug();
+        // The agent was restarted just above: its start-up (AGENT_START_MS) comes before it can see the port gone.
         await waitFor(() => rig.cloud.events.some((e) => e.event === 'meter_error'), {
           what: 'meter_error event',
-          timeout: 30_000,
+          timeout: AGENT_START_MS,
         });
         await rig.pty.replug();
         await waitFor(() => rig.cloud.events.some((e) => e.event === 'meter_recovered'), {
@@ -83,14 +89,19 @@ await t.test(
       { what: 'a fresh status file', timeout: 20_000, interval: 100 },
     );
     const target = snap.buffer.lastSeq;
-    await waitFor(
-      () => {
-        const seen = rig.cloud.seqs();
-        for (let s = 1; s <= target; s++) if (!seen.has(s)) return false;
-        return true;
-      },
-      { what: `every seq up to ${target} at the cloud`, timeout: 60_000, interval: 200 },
-    );
+    // Progress: how many of 1..target have arrived (not all seqs: new samples keep coming even if a hole stays).
+    const arrivedUpToTarget = () => {
+      const seen = rig.cloud.seqs();
+      let n = 0;
+      for (let s = 1; s <= target; s++) if (seen.has(s)) n++;
+      return n;
+    };
+    await waitFor(() => arrivedUpToTarget() === target, {
+      what: `every seq up to ${target} at the cloud`,
+      timeout: 60_000,
+      interval: 200,
+      progress: arrivedUpToTarget,
+    });
     await agent?.kill('SIGTERM');
     t.equal(agent?.child.exitCode, 0, 'final SIGTERM exits 0');
 
@@ -115,15 +126,16 @@ await t.test(
     }
     t.pass(`${dupCount} duplicates, each an exact re-send`);
 
-    // Time gaps: consecutive samples more than 3 intervals apart must fall where the agent was down or the
-    // meter was reported unreadable.
+    // Time gaps: consecutive samples more than 3 intervals apart (a deadline for the poll loop, stretched by
+    // the time scale) must fall where the agent was down or the meter was reported unreadable.
+    const maxGap = scaled(3 * INTERVAL_MS);
     const ordered = [...first.values()].sort((a, b) => a.seq - b.seq);
     const errors = rig.cloud.events.filter((e) => e.event === 'meter_error' || e.event === 'meter_recovered');
     const unexplained: string[] = [];
     for (let i = 1; i < ordered.length; i++) {
       const a = ordered[i - 1] as Sample;
       const b = ordered[i] as Sample;
-      if (b.ts - a.ts <= 3 * INTERVAL_MS) continue;
+      if (b.ts - a.ts <= maxGap) continue;
       const agentDown = downs.some((d) => d.to >= a.ts && d.from <= b.ts);
       const meterDown = errors.some((e) => e.ts >= a.ts - 1000 && e.ts <= b.ts + 1000);
       if (!agentDown && !meterDown) unexplained.push(`seq ${a.seq}→${b.seq}: ${b.ts - a.ts} ms`);

@@ -51,6 +51,8 @@ await t.test(
     // The ACK is 6 characters: 200 ms at 300 baud 7E1 before the speed may change.
     for (const b of s.baudLog.filter((x) => x.step === 'ack'))
       t.ok((b.afterMs as number) >= 195, `${b.afterMs} ms`);
+    // The simulator records a message once its write has drained, which can be after the reader has it all.
+    await waitFor(() => asked.length >= 3, { what: 'the simulator to record its third answer' });
     t.same(asked, [
       { z: '5', baud: 9600 },
       { z: '5', baud: 9600 },
@@ -67,6 +69,7 @@ await t.test('mode C with baud: 2400 the reader asks Z=3 though the meter offers
   const meter = createIecMeter({ id: 'd0', port: pty.b, baud: 2400, signOnTimeoutMs: 10_000 });
   t.teardown(() => meter.close());
   await meter.read();
+  await waitFor(() => asked.length >= 1, { what: 'the simulator to record its answer' });
   t.same(asked, ['3']);
   t.match(meter.stats().baudLog, [
     { step: 'sign-on', baud: 300 },
@@ -100,6 +103,8 @@ await t.test(
     const got: string[] = [];
     for (let i = 1; i <= 5; i++) got.push(await outcome());
     t.same(got, ['ok', 'CRC/bcc', 'BAD_FRAME/truncated', 'TIMEOUT/no-identification', 'ok']);
+    // The simulator records a message once its write has drained, which can be after the reader has it all.
+    await waitFor(() => kinds.length >= 5, { what: 'the simulator to record message 5' });
     t.same(kinds, ['1:good', '2:corrupt', '3:truncated', '4:silent', '5:good']);
     const s = meter.stats();
     t.equal(s.bccErrors, 1);

@@ -2,7 +2,7 @@
 # Boots a real systemd (PID 1) in a Debian 12 VM and checks meterlink.service against it (issue 13 §2):
 # qemu-system-x86_64 (KVM when /dev/kvm works, else software emulation), a rootfs made by debootstrap with
 # Debian's own kernel and systemd 252 (the Raspberry Pi OS 12 version), Mosquitto and socat inside; this
-# repo (built dist/ + node_modules) shared read-only over 9p, the host's node binary baked into the image.
+# repo (built dist/ + node_modules) as a read-only ext4 disk, the host's node binary baked into the image.
 # In the VM, test/systemd-vm/guest.sh runs systemd/install.sh and the assertions, prints each with its
 # timing, then powers the VM off. Two extra 16550 UARTs are wired to each other by qemu: the agent reads
 # /dev/ttyS1 (group dialout, through DeviceAllow=char-ttyS) and the Modbus simulator answers on /dev/ttyS2.
@@ -71,6 +71,19 @@ run="$(mktemp -d /tmp/meterlink-systemd-vm.XXXXXX)"
 out="$run/out"
 mkdir -p "$out"
 qemu-img create -q -f qcow2 -b "$image" -F raw "$run/disk.qcow2" || die "qemu-img create failed"
+# The repo as a read-only ext4 disk (/dev/vdb in the guest), not 9p: what the guest needs (the built dist/,
+# node_modules, systemd/, test/, package files), hard-linked into a staging tree when it can be (no copy).
+step "repo disk (dist, node_modules, systemd, test)"
+stage="$run/repo"
+mkdir -p "$stage"
+chmod 0755 "$stage"
+for p in dist node_modules systemd test package.json package-lock.json README.md; do
+  cp -al "$p" "$stage/" 2>/dev/null || cp -a "$p" "$stage/" || die "cannot stage $p for the repo disk"
+done
+mb=$(($(du -sm "$stage" | cut -f1) * 13 / 10 + 64))
+truncate -s "${mb}M" "$run/repo.img"
+mkfs.ext4 -q -F -L meterlink-repo -d "$stage" "$run/repo.img" || die "mkfs.ext4 -d of the repo disk failed"
+rm -rf "$stage"
 accel=(-accel tcg,thread=multi)
 cpu=(-cpu max)
 if [ "${VM_ACCEL:-tcg}" = kvm ]; then
@@ -80,11 +93,11 @@ fi
 step "boot (${accel[*]})"
 boot_start=$(date +%s%N)
 # ttyS0: console (kernel, systemd, the guest's output) → $run/console.log; ttyS1 <-> ttyS2: a null modem.
-timeout "${VM_TIMEOUT:-1200}" qemu-system-x86_64 "${accel[@]}" "${cpu[@]}" -m 2048 -smp 2 -nographic -no-reboot \
+timeout "${VM_TIMEOUT:-2700}" qemu-system-x86_64 "${accel[@]}" "${cpu[@]}" -m 2048 -smp 2 -nographic -no-reboot \
   -kernel "$cache/vmlinuz" -initrd "$cache/initrd.img" \
   -append "root=/dev/vda rw console=ttyS0 quiet systemd.show_status=1 panic=-1" \
   -drive "file=$run/disk.qcow2,if=virtio,format=qcow2" \
-  -virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on" \
+  -drive "file=$run/repo.img,if=virtio,format=raw,readonly=on" \
   -virtfs "local,path=$out,mount_tag=out,security_model=none" \
   -chardev "socket,id=null1,path=$run/serial.sock,server=on,wait=off" \
   -chardev "socket,id=null2,path=$run/serial.sock" \

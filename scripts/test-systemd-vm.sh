@@ -10,6 +10,7 @@
 #   sudo scripts/test-systemd-vm.sh              # build the image if needed (cached), boot, test
 #   VM_CACHE=/tmp/vm scripts/test-systemd-vm.sh  # another cache dir (default /var/cache/meterlink-systemd-vm)
 #   VM_REBUILD=1 scripts/test-systemd-vm.sh      # rebuild the image from scratch (CI starts clean anyway)
+#   VM_TIMEOUT=3600 scripts/test-systemd-vm.sh   # qemu's guard against a hung guest (default 2700 s)
 #
 # Needs root (debootstrap, chroot) and Debian packages debootstrap, qemu-system-x86, qemu-utils (installed
 # here if missing). The image is rebuilt when test/systemd-vm/build-image.sh or node changes.

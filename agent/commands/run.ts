@@ -6,6 +6,7 @@ import pino from 'pino';
 import { CliError, ExitCode, type CommandModule } from '../cli.js';
 import { formatProblem, isConfigError, loadConfig } from '../config/index.js';
 import { startAgent } from '../daemon/agent.js';
+import { isJournalStream, journalDestination } from '../runtime/journal.js';
 
 export const DEFAULT_CONFIG = '/etc/meterlink/config.yaml';
 
@@ -35,12 +36,16 @@ export const runCommand: CommandModule = {
           }
           throw err;
         }
-        const log = pino({
+        const logOptions: pino.LoggerOptions = {
           level: process.env.METERLINK_LOG_LEVEL ?? config.log.level,
           base: { thing: config.thing },
           // Belt and braces: nothing we log carries key material, but never let a path to one through.
           redact: ['key', 'privateKey', '*.privateKey', '*.keyPem'],
-        });
+        };
+        // Under systemd, stdout is journald's stream: each line carries its syslog priority (<4> for a warning).
+        const log = isJournalStream(1)
+          ? pino(logOptions, journalDestination(pino.destination({ dest: 1, sync: false })))
+          : pino(logOptions);
         const agent = await startAgent(config, { log });
         await new Promise<void>((resolve) => {
           const onSignal = (sig: NodeJS.Signals) => {

@@ -104,6 +104,9 @@ export interface WaitUntilOptions {
   progress?: () => unknown;
 }
 
+/** `waitUntil`'s timeout when none is given. */
+export const WAIT_DEFAULT_TIMEOUT_MS = 10_000;
+
 /**
  * Resolves with the first truthy value of `check()`, re-checking every `interval` ms until `timeout` (counted
  * from the last change of `progress`, when given).
@@ -112,7 +115,7 @@ export async function waitUntil<T>(
   check: () => T | Promise<T>,
   opts: WaitUntilOptions = {},
 ): Promise<NonNullable<T>> {
-  const timeout = opts.timeout ?? 10_000;
+  const timeout = opts.timeout ?? WAIT_DEFAULT_TIMEOUT_MS;
   let deadline = Date.now() + timeout;
   let seen = opts.progress?.();
   let lastError: unknown;

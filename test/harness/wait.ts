@@ -8,20 +8,22 @@
  * scale (METERLINK_TEST_TIME_SCALE, test/harness/pace.ts; 1 unless scripts/test-arm64.sh sets it for
  * emulation), so a test that passes its own timeout stays exactly as strict on x64.
  */
-import { StopWaiting, waitUntil, type WaitUntilOptions } from '../../agent/demo/process.js';
+import {
+  StopWaiting,
+  WAIT_DEFAULT_TIMEOUT_MS,
+  waitUntil,
+  type WaitUntilOptions,
+} from '../../agent/demo/process.js';
 import { scaled } from './pace.js';
 
 export { StopWaiting as GiveUp };
 export type { WaitUntilOptions as WaitOptions };
 
-/** waitUntil's default timeout (agent/demo/process.ts), before scaling. */
-const DEFAULT_TIMEOUT_MS = 10_000;
-
 export function waitFor<T>(
   check: () => T | Promise<T>,
   opts: WaitUntilOptions = {},
 ): Promise<NonNullable<T>> {
-  return waitUntil(check, { ...opts, timeout: scaled(opts.timeout ?? DEFAULT_TIMEOUT_MS) });
+  return waitUntil(check, { ...opts, timeout: scaled(opts.timeout ?? WAIT_DEFAULT_TIMEOUT_MS) });
 }
 
 /**

@@ -104,3 +104,47 @@ await t.test('usage errors name the option', async (t) => {
   t.equal(help.code, 0);
   t.match(help.stdout, /Examples:[\s\S]*--bad-crc-every/);
 });
+
+await t.test(
+  'meterlink read: an sml meter from the config, values exactly one pushed file, serial',
+  async (t) => {
+    const { decodeSmlFile } = await import('../../drivers/sml/index.js');
+    const { valueToNumber } = await import('../../cloud-contract/sample.js');
+    const { tempDir } = await import('../harness/tmp.js');
+    const { writeFile } = await import('node:fs/promises');
+    const pty = await startPtyPair(t);
+    const sent: Record<string, number>[] = [];
+    // A push meter: it sends every 200 ms whether anyone listens, so the read takes whichever file comes first.
+    const emitter = await startSmlEmitter({
+      path: pty.a,
+      intervalMs: 200,
+      serverId: '0A01484C5902000424A0',
+      onFile: (f) => {
+        const d = decodeSmlFile(f.bytes);
+        if (d.ok)
+          sent.push(Object.fromEntries(Object.entries(d.data.values).map(([k, v]) => [k, valueToNumber(v)])));
+      },
+    });
+    t.teardown(() => emitter.stop());
+    const config = `${await tempDir(t)}/config.yaml`;
+    await writeFile(config, `thing: box-1\nmeters:\n  - { id: ehz, driver: sml, port: ${pty.b} }\n`);
+    const r = await runCliCaptured(['read', '--config', config, '--json']);
+    t.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim()) as {
+      meter: string;
+      serial: string;
+      values: Record<string, number>;
+    };
+    t.equal(out.meter, 'ehz');
+    t.equal(out.serial, '0a01484c5902000424a0');
+    t.ok(out.values.power_l1_w !== undefined && out.values.energy_import_kwh !== undefined);
+    const canonical = (v: Record<string, number>) =>
+      JSON.stringify(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)));
+    await waitFor(() => sent.some((v) => canonical(v) === canonical(out.values)), {
+      what: 'the read values to be exactly those of one file the simulator pushed',
+    });
+    const text = await runCliCaptured(['read', '--config', config]);
+    t.equal(text.code, 0, text.stderr);
+    t.match(text.stdout, /^ehz \(sml /);
+  },
+);

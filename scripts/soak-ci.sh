@@ -5,20 +5,25 @@
 #
 #   scripts/soak-ci.sh 5            # five idle runs
 #   scripts/soak-ci.sh 3 --busy     # three runs with one core kept busy by a spinning process
+#   scripts/soak-ci.sh 1 --cold     # empty the platform checks' caches before each run (arm64 node, VM image),
+#                                   # as on a fresh CI machine
 #   SOAK_DIR=/tmp/soak scripts/soak-ci.sh 2   # keep the clones and logs there (default: a new temp dir)
 #
 # Needs root (as .ci/run does: it installs Debian packages). Exit status 0 only when every run passed.
 set -uo pipefail
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 runs="${1:-}"
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { usage >&2; echo "soak-ci.sh: give the number of runs, e.g. scripts/soak-ci.sh 5" >&2; exit 2; }
 busy=0
-case "${2:-}" in
-  --busy) busy=1 ;;
-  "") ;;
-  *) usage >&2; echo "soak-ci.sh: unknown option '$2' (only --busy)" >&2; exit 2 ;;
-esac
+cold=0
+for opt in "${@:2}"; do
+  case "$opt" in
+    --busy) busy=1 ;;
+    --cold) cold=1 ;;
+    *) usage >&2; echo "soak-ci.sh: unknown option '$opt' (--busy, --cold)" >&2; exit 2 ;;
+  esac
+done
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${SOAK_DIR:-$(mktemp -d /tmp/meterlink-soak.XXXXXX)}"
@@ -44,6 +49,8 @@ for ((i = 1; i <= runs; i++)); do
   rm -rf "$clone"
   git clone -q "$repo" "$clone"
   log="$dir/run-$i.log"
+  # The caches scripts/test-arm64.sh and scripts/test-systemd-vm.sh keep by default (a CI machine has neither).
+  ((cold)) && rm -rf "$HOME/.cache/meterlink-arm64" /var/cache/meterlink-systemd-vm
   start=$(date +%s)
   (cd "$clone" && CI=true bash .ci/run) >"$log" 2>&1
   rc=$?
@@ -72,6 +79,8 @@ for ((i = 1; i <= runs; i++)); do
     awk '{ printf "    %6.1f s  %s\n", $1 / 1000, $2 }' >"$dir/run-$i.slowest"
   suite="$(grep -E '^# time=' "$log" | tail -1 | sed -E 's/# time=([0-9.]+)ms/\1/')"
   [[ -n "$suite" ]] && echo "  npm test: $(awk -v t="$suite" 'BEGIN { printf "%.0f", t / 1000 }') s; slowest files:" && cat "$dir/run-$i.slowest"
+  # Issue 13's platform checks: each script's summary block (the lines after its "=== ... summary" line).
+  awk '/^\[(arm64|systemd-vm)\] === test-.*summary/ { p[$1] = 1 } p[$1] { print "  " $0 } /^issue 13 platform checks/ { print "  " $0 }' "$log"
 done
 echo
 echo "soak: $pass/$runs passed$( ((busy)) && echo ' (one core busy)')"

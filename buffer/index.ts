@@ -9,8 +9,9 @@ export type {
   RetentionPolicy,
   RetentionReason,
   SeqRange,
+  StoredSample,
 } from './reading-buffer.js';
 export { BufferError, isBufferError, type BufferErrorCode, type BufferErrorContext } from './errors.js';
 export { openLevelBuffer, type LevelBufferOptions } from './level-reading-buffer.js';
 export { createMemoryBuffer, type MemoryBufferOptions } from './memory-reading-buffer.js';
-export { decodeSample, encodeSample } from './sample-codec.js';
+export { decodeSample, decodeStoredValues, encodeSample } from './sample-codec.js';

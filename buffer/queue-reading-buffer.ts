@@ -17,8 +17,9 @@ import type {
   RetentionPolicy,
   RetentionReason,
   SeqRange,
+  StoredSample,
 } from './reading-buffer.js';
-import { checkSample, decodeSample, encodeSample, KEY_LENGTH, peekTs } from './sample-codec.js';
+import { checkSample, decodeHead, decodeSample, encodeSample, KEY_LENGTH, peekTs } from './sample-codec.js';
 import type { StoreBackend, StoredEntry, StoredMeta } from './store-backend.js';
 
 /** Largest seq we hand out: 2^53 − 1, the last integer a JS number holds exactly. */
@@ -272,14 +273,22 @@ export class QueueReadingBuffer implements ReadingBuffer {
     return this.enqueue<void>({ kind: 'ack', from: fromSeq, to: toSeq });
   }
 
-  async readOldest(opts: ReadOptions): Promise<Sample[]> {
+  readOldest(opts: ReadOptions): Promise<Sample[]> {
+    return this.read(opts, decodeSample);
+  }
+
+  readStored(opts: ReadOptions): Promise<StoredSample[]> {
+    return this.read(opts, decodeHead);
+  }
+
+  private async read<T>(opts: ReadOptions, decode: (seq: number, value: Buffer) => T): Promise<T[]> {
     if (this.closed) throw this.closedError();
     const maxCount = Math.floor(checkNumber('maxCount', opts?.maxCount, 1));
     const maxBytes = opts.maxBytes === undefined ? Infinity : checkNumber('maxBytes', opts.maxBytes, 0);
     const afterSeq = opts.afterSeq === undefined ? 0 : checkNumber('afterSeq', opts.afterSeq, 0);
     // Start at the oldest known sample: seeking from 0 would walk LevelDB's tombstones of acked samples.
     let gt = Math.max(afterSeq, (this.oldest?.seq ?? this.nextSeq) - 1);
-    const out: Sample[] = [];
+    const out: T[] = [];
     let bytes = 0;
     while (out.length < maxCount) {
       const want = Math.min(maxCount - out.length, SCAN_CHUNK);
@@ -287,7 +296,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
       for (const e of chunk) {
         const size = entrySize(e.value);
         if (out.length > 0 && bytes + size > maxBytes) return out;
-        out.push(decodeSample(e.seq, e.value));
+        out.push(decode(e.seq, e.value));
         bytes += size;
       }
       if (chunk.length < want) break;

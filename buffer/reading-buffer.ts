@@ -46,6 +46,21 @@ export interface BufferOptions {
   readonly onEvent?: (event: BufferEvent) => void;
 }
 
+/**
+ * A stored sample with its values still in their stored bytes (`readStored`): the head is decoded, the values
+ * go to a `ValueSink` with `decodeStoredValues` when needed, without an object per value.
+ */
+export interface StoredSample {
+  readonly seq: number;
+  readonly meter: string;
+  readonly ts: number;
+  readonly flags: number;
+  /** As in `Sample`: only on samples taken while the clock was unsynchronised. */
+  readonly clock?: { readonly monoMs: number; readonly boot: string };
+  /** The stored value bytes (checked to decode). */
+  readonly bytes: Uint8Array;
+}
+
 /** Options of `readOldest`. */
 export interface ReadOptions {
   /** At most this many samples (≥ 1). */
@@ -152,6 +167,13 @@ export interface ReadingBuffer {
    * (an append that has not resolved yet is not visible).
    */
   readOldest(opts: ReadOptions): Promise<Sample[]>;
+
+  /**
+   * What `readOldest` reads (same options, same samples, same errors), with each sample's values left in its
+   * stored bytes (`StoredSample`, `decodeStoredValues`): for the publisher, which packs them into a batch's
+   * columns and needs no `Value` objects.
+   */
+  readStored(opts: ReadOptions): Promise<StoredSample[]>;
 
   /**
    * Deletes the stored samples with `fromSeq <= seq <= toSeq` in one atomic write. Seqs that are already

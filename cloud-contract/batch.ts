@@ -66,18 +66,13 @@ function bad(message: string, context: Record<string, unknown>): never {
 export function validateSample(s: Sample): void {
   const ctx = { seq: s?.seq, meter: s?.meter };
   if (typeof s !== 'object' || s === null) bad('sample is not an object', ctx);
-  if (typeof s.meter !== 'string' || !NAME_RE.test(s.meter))
-    bad(`sample ${s.seq}: meter id must be 1–64 of [A-Za-z0-9_.:-]`, ctx);
-  if (!Number.isSafeInteger(s.seq) || s.seq < 0)
-    bad(`sample seq ${s.seq} is not a non-negative integer`, ctx);
-  if (!Number.isSafeInteger(s.ts) || s.ts < 0 || s.ts > LIMITS.maxTs)
-    bad(`sample ${s.seq}: ts ${s.ts} is not a ms timestamp in [0, 2^47]`, ctx);
-  if (!Number.isInteger(s.flags) || s.flags < 0 || s.flags > LIMITS.maxFlags)
-    bad(`sample ${s.seq}: flags ${s.flags} is not a 16-bit flag set`, ctx);
+  validateHead(s);
   if (typeof s.values !== 'object' || s.values === null) bad(`sample ${s.seq}: values is not an object`, ctx);
   for (const [name, v] of Object.entries(s.values)) {
     if (!CHANNEL_RE.test(name)) bad(`sample ${s.seq}: channel name ${JSON.stringify(name)} is invalid`, ctx);
-    validateValue(v, name, s.seq);
+    if (typeof v !== 'object' || v === null)
+      bad(`sample ${s.seq}: ${name} is not a Value`, { seq: s.seq, channel: name, value: v });
+    validateParts(v.type, v.mantissa, v.exponent, name, s.seq);
   }
   if (s.missing !== undefined) {
     if (!Array.isArray(s.missing)) bad(`sample ${s.seq}: missing is not an array`, ctx);
@@ -91,30 +86,36 @@ export function validateSample(s: Sample): void {
   }
 }
 
-function validateValue(v: Value, name: string, seq: number): void {
-  const ctx = { seq, channel: name, value: v };
-  if (typeof v !== 'object' || v === null) bad(`sample ${seq}: ${name} is not a Value`, ctx);
-  if (!Number.isInteger(v.exponent) || Math.abs(v.exponent) > LIMITS.exponent)
-    bad(`sample ${seq}: ${name} exponent ${v.exponent} is not an integer in ±${LIMITS.exponent}`, ctx);
-  if (typeof v.mantissa !== 'number') bad(`sample ${seq}: ${name} mantissa is not a number`, ctx);
-  switch (v.type) {
-    case 'int':
-      if (!Number.isSafeInteger(v.mantissa))
-        bad(`sample ${seq}: ${name} int mantissa is not a safe integer`, ctx);
-      return;
-    case 'f32':
-      if (!Object.is(Math.fround(v.mantissa), v.mantissa))
-        bad(`sample ${seq}: ${name} f32 mantissa ${v.mantissa} is not representable as float32`, ctx);
-      return;
-    case 'f64':
-      return;
-    default:
-      bad(`sample ${seq}: ${name} has unknown value type ${String((v as Value).type)}`, ctx);
-  }
+/** A value's checks, on its parts (no `Value` object needed; the error's context gets one). */
+function validateParts(
+  type: Value['type'],
+  mantissa: number,
+  exponent: number,
+  name: string,
+  seq: number,
+): void {
+  let why: string | undefined;
+  if (!Number.isInteger(exponent) || Math.abs(exponent) > LIMITS.exponent)
+    why = `exponent ${exponent} is not an integer in ±${LIMITS.exponent}`;
+  else if (typeof mantissa !== 'number') why = 'mantissa is not a number';
+  else if (type === 'int') {
+    if (!Number.isSafeInteger(mantissa)) why = 'int mantissa is not a safe integer';
+  } else if (type === 'f32') {
+    if (!Object.is(Math.fround(mantissa), mantissa))
+      why = `f32 mantissa ${mantissa} is not representable as float32`;
+  } else if (type !== 'f64') why = `has unknown value type ${String(type)}`;
+  if (why !== undefined)
+    bad(`sample ${seq}: ${name} ${why}`, { seq, channel: name, value: { type, mantissa, exponent } });
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Encoding
+//
+// Samples are gathered column by column as they are added (`ColumnSet`): per meter a block of rows (seq, ts,
+// flags, missing) and per (channel, type, exponent) a column of rows and mantissas, in plain number arrays.
+// Nothing holds one object per value, so a batch of ~2,000 samples × 26 values costs two arrays per column,
+// and a caller that decodes stored bytes straight into `ValueSink` never makes a `Value` at all. Any prefix of
+// the added samples can be written (the builder proves sizes on prefixes) or dropped (`truncate`).
 
 type ChannelRef = number | string;
 
@@ -122,17 +123,269 @@ function channelRef(name: string): ChannelRef {
   return channelByName(name)?.id ?? name;
 }
 
+/**
+ * Receives one sample's values and missing channels, without a `Value` object per value. `channel` is a
+ * registry id (`channels.ts`) or a channel name (a registry name is mapped to its id).
+ */
+export interface ValueSink {
+  value(channel: ChannelRef, type: Value['type'], mantissa: number, exponent: number): void;
+  missing(channel: ChannelRef): void;
+}
+
+/** A sample without its values: what `ColumnSet.add` / `BatchBuilder.tryAddWith` take beside a `fill`. */
+export interface SampleHead {
+  readonly seq: number;
+  readonly meter: string;
+  readonly ts: number;
+  readonly flags: number;
+}
+
 interface Column {
   ch: ChannelRef;
   type: Value['type'];
   exponent: number;
+  /** Rows of the block that have this column, ascending. */
   rows: number[];
   mantissas: number[];
 }
 
+interface ChannelColumns {
+  cols: Column[];
+  /** `ColumnSet.stamp` of the last sample that gave this channel a value (a channel twice in one sample). */
+  lastStamp: number;
+}
+
 interface Block {
   meter: string;
-  samples: Sample[];
+  /** Index of each row among all samples of the set (ascending). */
+  index: number[];
+  seqs: number[];
+  ts: number[];
+  flags: number[];
+  /** Rows with missing channels (ascending) and their channels. */
+  missRows: number[];
+  missRefs: ChannelRef[][];
+  /** In order of first appearance (row-major); a channel whose type or exponent changes has several. */
+  columns: Column[];
+  byRef: Map<ChannelRef, ChannelColumns>;
+}
+
+/** Index of the first element ≥ x in an ascending array (its length if none). */
+function lowerBound(xs: readonly number[], x: number, len = xs.length): number {
+  if (len === 0 || (xs[len - 1] as number) < x) return len;
+  let lo = 0;
+  let hi = len;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((xs[mid] as number) < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The samples of one batch, gathered in columns as they are added (see above). */
+export class ColumnSet implements ValueSink {
+  private readonly blocks = new Map<string, Block>();
+  /** Blocks in order of first appearance. */
+  private order: Block[] = [];
+  private seqList: number[] = [];
+  /** The block and row being filled, and whether its values are checked (`add(..., validate)`). */
+  private cur: Block | undefined;
+  private row = 0;
+  private checking = false;
+  private curSeq = 0;
+  private curMissing: Set<ChannelRef> | undefined;
+  private stamp = 0;
+
+  get count(): number {
+    return this.seqList.length;
+  }
+
+  get lastSeq(): number | undefined {
+    return this.seqList[this.seqList.length - 1];
+  }
+
+  seqAt(i: number): number {
+    return this.seqList[i] as number;
+  }
+
+  /**
+   * Adds one sample: its head, then whatever `fill` gives the sink (values and missing channels, in the
+   * sample's order). With `validate`, every value is checked as `validateSample` would (the head is the
+   * caller's to check); on any throw the sample is taken out again and the set is as before.
+   */
+  add(head: SampleHead, fill: (sink: ValueSink) => void, validate: boolean): void {
+    let b = this.blocks.get(head.meter);
+    if (b === undefined) {
+      b = {
+        meter: head.meter,
+        index: [],
+        seqs: [],
+        ts: [],
+        flags: [],
+        missRows: [],
+        missRefs: [],
+        columns: [],
+        byRef: new Map(),
+      };
+      this.blocks.set(head.meter, b);
+      this.order.push(b);
+    }
+    const before = this.seqList.length;
+    this.row = b.seqs.length;
+    b.index.push(before);
+    b.seqs.push(head.seq);
+    b.ts.push(head.ts);
+    b.flags.push(head.flags);
+    this.seqList.push(head.seq);
+    this.cur = b;
+    this.checking = validate;
+    this.curSeq = head.seq;
+    this.curMissing = undefined;
+    this.stamp++;
+    try {
+      fill(this);
+    } catch (err) {
+      this.cur = undefined;
+      this.truncate(before);
+      throw err;
+    }
+    this.cur = undefined;
+  }
+
+  value(channel: ChannelRef, type: Value['type'], mantissa: number, exponent: number): void {
+    const b = this.cur as Block;
+    const ref = typeof channel === 'string' ? channelRef(channel) : channel;
+    if (this.checking) {
+      const name = checkedChannel(ref, this.curSeq);
+      validateParts(type, mantissa, exponent, name, this.curSeq);
+    }
+    let group = b.byRef.get(ref);
+    if (group === undefined) b.byRef.set(ref, (group = { cols: [], lastStamp: 0 }));
+    if (group.lastStamp === this.stamp)
+      bad(`sample ${this.curSeq}: channel ${String(ref)} given twice`, { seq: this.curSeq, channel: ref });
+    group.lastStamp = this.stamp;
+    let c: Column | undefined;
+    for (const x of group.cols)
+      if (x.type === type && x.exponent === exponent) {
+        c = x;
+        break;
+      }
+    if (c === undefined) {
+      c = { ch: ref, type, exponent, rows: [], mantissas: [] };
+      group.cols.push(c);
+      b.columns.push(c);
+    }
+    c.rows.push(this.row);
+    c.mantissas.push(type === 'int' && mantissa === 0 ? 0 : mantissa);
+  }
+
+  missing(channel: ChannelRef): void {
+    const b = this.cur as Block;
+    const ref = typeof channel === 'string' ? channelRef(channel) : channel;
+    if (this.checking) {
+      checkedChannel(ref, this.curSeq);
+      this.curMissing ??= new Set();
+      if (this.curMissing.has(ref))
+        bad(`sample ${this.curSeq}: missing channel ${String(ref)} listed twice`, { seq: this.curSeq });
+      this.curMissing.add(ref);
+    }
+    const last = b.missRows.length - 1;
+    if (last >= 0 && b.missRows[last] === this.row) (b.missRefs[last] as ChannelRef[]).push(ref);
+    else {
+      b.missRows.push(this.row);
+      b.missRefs.push([ref]);
+    }
+  }
+
+  /** Keeps the first `count` samples, as if the others had never been added. */
+  truncate(count: number): void {
+    if (count >= this.seqList.length) return;
+    this.seqList.length = count;
+    for (const b of this.order) {
+      const n = lowerBound(b.index, count);
+      if (n === b.seqs.length) continue;
+      b.index.length = n;
+      b.seqs.length = n;
+      b.ts.length = n;
+      b.flags.length = n;
+      const m = lowerBound(b.missRows, n);
+      b.missRows.length = m;
+      b.missRefs.length = m;
+      for (const c of b.columns) {
+        const k = lowerBound(c.rows, n);
+        c.rows.length = k;
+        c.mantissas.length = k;
+      }
+      // Columns made by the rows taken out are empty now, and they are the last ones made.
+      while (b.columns.length > 0 && (b.columns[b.columns.length - 1] as Column).rows.length === 0) {
+        const c = b.columns.pop() as Column;
+        const group = b.byRef.get(c.ch) as ChannelColumns;
+        group.cols.pop();
+        if (group.cols.length === 0) b.byRef.delete(c.ch);
+      }
+    }
+    const gone = this.order.filter((b) => b.seqs.length === 0);
+    for (const b of gone) this.blocks.delete(b.meter);
+    if (gone.length > 0) this.order = this.order.filter((b) => b.seqs.length > 0);
+  }
+
+  /** The batch document of the first `count` samples (default all). */
+  write(device: string, count = this.seqList.length): Uint8Array {
+    const w = new CborWriter(64 * 1024);
+    w.map(4);
+    w.int(0);
+    w.int(BATCH_VERSION);
+    w.int(1);
+    w.text(device);
+    w.int(2);
+    w.array(2);
+    w.int(this.seqList[0] as number);
+    w.int(this.seqList[count - 1] as number);
+    w.int(3);
+    let blocks = 0;
+    for (const b of this.order) if ((b.index[0] as number) < count) blocks++;
+    w.array(blocks);
+    for (const b of this.order) {
+      const n = lowerBound(b.index, count);
+      if (n > 0) writeBlock(w, b, n);
+    }
+    return w.finish();
+  }
+}
+
+/** The channel's name for messages, after checking that a custom name is a valid one. */
+function checkedChannel(ref: ChannelRef, seq: number): string {
+  if (typeof ref === 'number') {
+    const def = channelById(ref);
+    if (def === undefined) bad(`sample ${seq}: unknown channel id ${ref}`, { seq, channel: ref });
+    return def.name;
+  }
+  if (!CHANNEL_RE.test(ref)) bad(`sample ${seq}: channel name ${JSON.stringify(ref)} is invalid`, { seq });
+  return ref;
+}
+
+/** `validateSample`'s checks of a sample's head (meter, seq, ts, flags). */
+export function validateHead(s: SampleHead): void {
+  const ctx = { seq: s.seq, meter: s.meter };
+  if (typeof s.meter !== 'string' || !NAME_RE.test(s.meter))
+    bad(`sample ${s.seq}: meter id must be 1–64 of [A-Za-z0-9_.:-]`, ctx);
+  if (!Number.isSafeInteger(s.seq) || s.seq < 0)
+    bad(`sample seq ${s.seq} is not a non-negative integer`, ctx);
+  if (!Number.isSafeInteger(s.ts) || s.ts < 0 || s.ts > LIMITS.maxTs)
+    bad(`sample ${s.seq}: ts ${s.ts} is not a ms timestamp in [0, 2^47]`, ctx);
+  if (!Number.isInteger(s.flags) || s.flags < 0 || s.flags > LIMITS.maxFlags)
+    bad(`sample ${s.seq}: flags ${s.flags} is not a 16-bit flag set`, ctx);
+}
+
+/** Gives a sample object's values and missing channels to a sink, in the object's order. */
+export function fillFromSample(s: Sample, sink: ValueSink): void {
+  const values = s.values;
+  for (const name in values) {
+    const v = values[name] as Value;
+    sink.value(name, v.type, v.mantissa, v.exponent);
+  }
+  if (s.missing !== undefined) for (const name of s.missing) sink.missing(name);
 }
 
 const f32View = new DataView(new ArrayBuffer(8));
@@ -159,42 +412,46 @@ function fromDecimal(m: number, type: 'f32' | 'f64', k: number): number {
   return type === 'f32' ? Math.fround(x) : x;
 }
 
-/** The smallest scale at which every value of the column is carried exactly as decimal digits, if any. */
-function columnScale(values: readonly number[], type: 'f32' | 'f64'): number | undefined {
+/** The smallest scale at which the first `len` values are all carried exactly as decimal digits, if any. */
+function columnScale(values: readonly number[], len: number, type: 'f32' | 'f64'): number | undefined {
   let k = 0;
   const max = MAX_SCALE[type];
-  for (const v of values) {
+  for (let i = 0; i < len; i++) {
+    const v = values[i] as number;
     while (decimalDigits(v, type, k) === undefined) if (++k > max) return undefined;
   }
   // Raising k for a later value can break an earlier one (digits beyond the float's precision): recheck.
-  for (const v of values) if (decimalDigits(v, type, k) === undefined) return undefined;
+  for (let i = 0; i < len; i++)
+    if (decimalDigits(values[i] as number, type, k) === undefined) return undefined;
   return k;
 }
 
-function writeDeltas(w: CborWriter, xs: readonly number[]): void {
-  w.array(xs.length);
+/** The first `len` numbers as deltas, each `map(x)` first. */
+function writeDeltas(w: CborWriter, xs: readonly number[], len: number, map?: (x: number) => number): void {
+  w.array(len);
   let prev = 0;
-  for (const x of xs) {
+  for (let i = 0; i < len; i++) {
+    const x = map === undefined ? (xs[i] as number) : map(xs[i] as number);
     w.int(subInts(x, prev));
     prev = x;
   }
 }
 
-function writePresence(w: CborWriter, rows: readonly number[], n: number): void {
-  if (rows.length === n) {
+function writePresence(w: CborWriter, rows: readonly number[], len: number, n: number): void {
+  if (len === n) {
     w.bool(true);
     return;
   }
   const runs: number[] = [];
   let expect = 0; // next row index not yet accounted for
   let i = 0;
-  while (i < rows.length) {
+  while (i < len) {
     const start = rows[i] as number;
     if (runs.length === 0) {
       if (start > 0) runs.push(0, start);
     } else runs.push(start - expect);
     let j = i;
-    while (j + 1 < rows.length && rows[j + 1] === (rows[j] as number) + 1) j++;
+    while (j + 1 < len && rows[j + 1] === (rows[j] as number) + 1) j++;
     runs.push(j - i + 1);
     expect = (rows[j] as number) + 1;
     i = j + 1;
@@ -204,7 +461,8 @@ function writePresence(w: CborWriter, rows: readonly number[], n: number): void 
   for (const r of runs) w.int(r);
 }
 
-function writeColumn(w: CborWriter, c: Column, n: number): void {
+/** The column's first `len` values (those in the block's first `n` rows). */
+function writeColumn(w: CborWriter, c: Column, len: number, n: number): void {
   w.array(7);
   if (typeof c.ch === 'number') w.int(c.ch);
   else w.text(c.ch);
@@ -213,111 +471,88 @@ function writeColumn(w: CborWriter, c: Column, n: number): void {
   if (c.type === 'int') {
     w.int(CODEC_DELTA);
     w.int(0);
-    writePresence(w, c.rows, n);
-    writeDeltas(w, c.mantissas);
+    writePresence(w, c.rows, len, n);
+    writeDeltas(w, c.mantissas, len);
     return;
   }
   const type = c.type;
-  const k = columnScale(c.mantissas, type);
+  const k = columnScale(c.mantissas, len, type);
   if (k !== undefined) {
     w.int(CODEC_DECIMAL);
     w.int(k);
-    writePresence(w, c.rows, n);
-    writeDeltas(
-      w,
-      c.mantissas.map((v) => decimalDigits(v, type, k) as number),
-    );
+    writePresence(w, c.rows, len, n);
+    writeDeltas(w, c.mantissas, len, (v) => decimalDigits(v, type, k) as number);
     return;
   }
   w.int(CODEC_RAW);
   w.int(0);
-  writePresence(w, c.rows, n);
+  writePresence(w, c.rows, len, n);
   if (type === 'f32') {
-    writeDeltas(w, c.mantissas.map(f32Bits));
+    writeDeltas(w, c.mantissas, len, f32Bits);
   } else {
-    const b = new Uint8Array(8 * c.mantissas.length);
+    const b = new Uint8Array(8 * len);
     const dv = new DataView(b.buffer);
-    c.mantissas.forEach((v, i) => dv.setFloat64(8 * i, v));
+    for (let i = 0; i < len; i++) dv.setFloat64(8 * i, c.mantissas[i] as number);
     w.bytes(b);
   }
 }
 
-function writeBlock(w: CborWriter, b: Block): void {
-  const n = b.samples.length;
-  const missing: number[] = [];
-  for (let i = 0; i < n; i++) if (((b.samples[i] as Sample).missing?.length ?? 0) > 0) missing.push(i);
-  w.map(missing.length > 0 ? 7 : 6);
+/** The block's first `n` rows. */
+function writeBlock(w: CborWriter, b: Block, n: number): void {
+  const nMissing = lowerBound(b.missRows, n);
+  w.map(nMissing > 0 ? 7 : 6);
   w.int(0);
   w.text(b.meter);
   w.int(1);
   w.int(n);
   // seq: first absolute, then deltas (≥ 1).
   w.int(2);
-  writeDeltas(
-    w,
-    b.samples.map((s) => s.seq),
-  );
+  writeDeltas(w, b.seqs, n);
   // ts: first absolute, first delta, then delta of delta.
   w.int(3);
   w.array(n);
   let prevTs = 0;
   let prevD = 0;
-  b.samples.forEach((s, i) => {
-    const d = s.ts - prevTs;
+  for (let i = 0; i < n; i++) {
+    const ts = b.ts[i] as number;
+    const d = ts - prevTs;
     w.int(i < 2 ? d : d - prevD);
     prevD = i === 0 ? 0 : d;
-    prevTs = s.ts;
-  });
+    prevTs = ts;
+  }
   // flags: run-length pairs.
   w.int(4);
   const runs: number[] = [];
-  for (const s of b.samples) {
-    if (runs.length > 0 && runs[runs.length - 2] === s.flags) runs[runs.length - 1]! += 1;
-    else runs.push(s.flags, 1);
+  for (let i = 0; i < n; i++) {
+    const flags = b.flags[i] as number;
+    if (runs.length > 0 && runs[runs.length - 2] === flags) runs[runs.length - 1]! += 1;
+    else runs.push(flags, 1);
   }
   w.array(runs.length);
   for (const r of runs) w.int(r);
-  if (missing.length > 0) {
+  if (nMissing > 0) {
     w.int(5);
-    w.array(missing.length * 2);
-    for (const i of missing) {
-      const names = b.samples[i]?.missing ?? [];
-      w.int(i);
-      w.array(names.length);
-      for (const name of names) {
-        const ref = channelRef(name);
+    w.array(nMissing * 2);
+    for (let i = 0; i < nMissing; i++) {
+      const refs = b.missRefs[i] as ChannelRef[];
+      w.int(b.missRows[i] as number);
+      w.array(refs.length);
+      for (const ref of refs) {
         if (typeof ref === 'number') w.int(ref);
         else w.text(ref);
       }
     }
   }
   // columns, in order of first appearance; a channel whose type or exponent changes gets one more column.
-  const columns: Column[] = [];
-  const byName = new Map<string, Column[]>();
-  for (let row = 0; row < n; row++) {
-    const values = (b.samples[row] as Sample).values;
-    for (const name in values) {
-      const v = values[name] as Value;
-      let list = byName.get(name);
-      if (list === undefined) byName.set(name, (list = []));
-      let c: Column | undefined;
-      for (const x of list)
-        if (x.type === v.type && x.exponent === v.exponent) {
-          c = x;
-          break;
-        }
-      if (c === undefined) {
-        c = { ch: channelRef(name), type: v.type, exponent: v.exponent, rows: [], mantissas: [] };
-        list.push(c);
-        columns.push(c);
-      }
-      c.rows.push(row);
-      c.mantissas.push(v.type === 'int' && v.mantissa === 0 ? 0 : v.mantissa);
-    }
-  }
+  let cols = 0;
+  const lens = b.columns.map((c) => lowerBound(c.rows, n));
+  for (const len of lens) if (len > 0) cols++;
   w.int(6);
-  w.array(columns.length);
-  for (const c of columns) writeColumn(w, c, n);
+  w.array(cols);
+  b.columns.forEach((c, i) => {
+    const len = lens[i] as number;
+    if (len > 0) writeColumn(w, c, len, n);
+  });
 }
 
 /**
@@ -344,7 +579,7 @@ export function assertDevice(device: string): void {
     });
 }
 
-export function assertFollows(s: Sample, prevSeq: number): void {
+export function assertFollows(s: { readonly seq: number }, prevSeq: number): void {
   if (s.seq <= prevSeq)
     throw new ContractError(
       'BAD_SAMPLE',
@@ -355,28 +590,11 @@ export function assertFollows(s: Sample, prevSeq: number): void {
     );
 }
 
-/** Encodes samples already checked by `validateSample`/`assertFollows` (the builder validates once per add). */
+/** Encodes samples already checked by `validateSample`/`assertFollows`. */
 export function encodeValidated(device: string, samples: readonly Sample[]): Uint8Array {
-  const blocks = new Map<string, Block>();
-  for (const s of samples) {
-    let b = blocks.get(s.meter);
-    if (b === undefined) blocks.set(s.meter, (b = { meter: s.meter, samples: [] }));
-    b.samples.push(s);
-  }
-  const w = new CborWriter(64 * 1024);
-  w.map(4);
-  w.int(0);
-  w.int(BATCH_VERSION);
-  w.int(1);
-  w.text(device);
-  w.int(2);
-  w.array(2);
-  w.int((samples[0] as Sample).seq);
-  w.int((samples[samples.length - 1] as Sample).seq);
-  w.int(3);
-  w.array(blocks.size);
-  for (const b of blocks.values()) writeBlock(w, b);
-  return w.finish();
+  const set = new ColumnSet();
+  for (const s of samples) set.add(s, (sink) => fillFromSample(s, sink), false);
+  return set.write(device);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -6,8 +6,21 @@
  * the limit it just appends, near it each proof leaves ~1/3 of the remaining headroom unclaimed, so a full
  * 128 KB batch costs a handful of encodes. `finish()` always proves the final message and, should an
  * unproven tail not fit after all, gives those samples back as `deferred` — the message never exceeds the budget.
+ *
+ * Samples are kept in columns (`ColumnSet`), not as the objects they came in: `tryAddWith` takes a sample's head
+ * and a function that gives its values to a `ValueSink`, so a caller holding stored bytes (the agent's buffer)
+ * never builds a `Value` per value.
  */
-import { assertDevice, assertFollows, encodeValidated, validateSample } from './batch.js';
+import {
+  ColumnSet,
+  assertDevice,
+  assertFollows,
+  fillFromSample,
+  validateHead,
+  validateSample,
+  type SampleHead,
+  type ValueSink,
+} from './batch.js';
 import { createBatchSigner, type BatchSigner, type SignOptions } from './cose.js';
 import { ContractError } from './errors.js';
 import type { Sample } from './sample.js';
@@ -45,14 +58,16 @@ export interface BatchBuilderOptions {
 export interface BuiltBatch {
   /** The signed COSE_Sign1 message, ≤ maxBytes. */
   readonly message: Uint8Array;
-  /** The samples it carries, in seq order. */
-  readonly samples: readonly Sample[];
+  /** How many samples it carries: the first `count` added, in seq order. */
+  readonly count: number;
   readonly firstSeq: number;
   readonly lastSeq: number;
   /** Uncompressed document size. */
   readonly documentBytes: number;
-  /** Samples that were added but did not fit after all; start the next batch with them. Usually empty. */
-  readonly deferred: readonly Sample[];
+  /**
+   * How many of the samples added last did not fit after all (usually 0); start the next batch with them.
+   */
+  readonly deferred: number;
 }
 
 interface Proof {
@@ -79,7 +94,7 @@ export class BatchBuilder {
   readonly maxDocumentBytes: number;
   readonly maxSamples: number;
   private readonly signer: BatchSigner;
-  private samples: Sample[] = [];
+  private set = new ColumnSet();
   private proof: Proof | undefined;
   /** Real encodes done so far (for benchmarks and tests). */
   encodes = 0;
@@ -98,11 +113,11 @@ export class BatchBuilder {
   }
 
   get count(): number {
-    return this.samples.length;
+    return this.set.count;
   }
 
   get isEmpty(): boolean {
-    return this.samples.length === 0;
+    return this.set.count === 0;
   }
 
   /** Size of the message as of the last proof (a lower bound of the final size). */
@@ -110,13 +125,13 @@ export class BatchBuilder {
     return this.proof?.message.length ?? 0;
   }
 
-  private encode(samples: readonly Sample[]): Proof {
+  /** The message of the first `count` samples added. */
+  private encode(count: number): Proof {
     this.encodes++;
-    const doc = encodeValidated(this.device, samples);
+    const doc = this.set.write(this.device, count);
     // A document over its cap is never signed (and the decoder would refuse it).
-    if (doc.length > this.maxDocumentBytes)
-      return { count: samples.length, message: doc, documentBytes: doc.length };
-    return { count: samples.length, message: this.signer.sign(doc), documentBytes: doc.length };
+    if (doc.length > this.maxDocumentBytes) return { count, message: doc, documentBytes: doc.length };
+    return { count, message: this.signer.sign(doc), documentBytes: doc.length };
   }
 
   private fits(p: Proof): boolean {
@@ -142,31 +157,59 @@ export class BatchBuilder {
    */
   tryAdd(sample: Sample): boolean {
     validateSample(sample);
-    const last = this.samples[this.samples.length - 1];
-    if (last !== undefined) assertFollows(sample, last.seq);
-    const n = this.samples.length + 1;
-    if (n > this.maxSamples) return false;
-    if (!this.mightOverflow(n)) {
-      this.samples.push(sample);
-      return true;
+    return this.tryAddChecked(sample, (sink) => fillFromSample(sample, sink), false);
+  }
+
+  /**
+   * `tryAdd` for a sample given as its head and a `fill` that gives its values and missing channels to the
+   * sink (in the sample's order), each checked as `tryAdd` checks a sample object. Same result and errors.
+   */
+  tryAddWith(head: SampleHead, fill: (sink: ValueSink) => void): boolean {
+    validateHead(head);
+    return this.tryAddChecked(head, fill, true);
+  }
+
+  private tryAddChecked(head: SampleHead, fill: (sink: ValueSink) => void, validate: boolean): boolean {
+    const last = this.set.lastSeq;
+    if (last !== undefined) assertFollows(head, last);
+    const n = this.set.count + 1;
+    if (n > this.maxSamples) {
+      // Still refuse a sample no batch could carry, as `tryAdd` does (it checks before counting).
+      if (validate) {
+        this.set.add(head, fill, true);
+        this.set.truncate(n - 1);
+      }
+      return false;
     }
     const proven = this.proof;
+    const overflow = this.mightOverflow(n);
     // Within the tail margin of the budget: call it full rather than prove sample by sample.
-    if (proven !== undefined && this.maxBytes - proven.message.length < TAIL_MARGIN + (proven.rate ?? 0))
+    if (
+      overflow &&
+      proven !== undefined &&
+      this.maxBytes - proven.message.length < TAIL_MARGIN + (proven.rate ?? 0)
+    ) {
+      if (validate) {
+        this.set.add(head, fill, true);
+        this.set.truncate(n - 1);
+      }
       return false;
-    const p = this.encode([...this.samples, sample]);
+    }
+    this.set.add(head, fill, validate);
+    if (!overflow) return true;
+    const p = this.encode(n);
     if (!this.fits(p)) {
+      this.set.truncate(n - 1);
       if (n === 1)
         throw new ContractError(
           'TOO_LARGE',
-          `sample ${sample.seq} alone does not fit a ${this.maxBytes}-byte batch`,
+          `sample ${head.seq} alone does not fit a ${this.maxBytes}-byte batch`,
           {
-            seq: sample.seq,
+            seq: head.seq,
           },
         );
       return false;
     }
-    this.samples.push(sample);
     // Assume later samples cost the larger of the average and the marginal rate since the previous proof
     // (the latter catches data that just became less compressible).
     const prev = this.proof;
@@ -180,20 +223,19 @@ export class BatchBuilder {
 
   /** The signed message for everything added (minus any `deferred` tail); resets the builder. */
   finish(): BuiltBatch | undefined {
-    const samples = this.samples;
-    if (samples.length === 0) return undefined;
-    let p =
-      this.proof !== undefined && this.proof.count === samples.length ? this.proof : this.encode(samples);
-    let count = samples.length;
+    const added = this.set.count;
+    if (added === 0) return undefined;
+    let p = this.proof !== undefined && this.proof.count === added ? this.proof : this.encode(added);
+    let count = added;
     if (!this.fits(p)) {
       // The estimate was beaten (data suddenly less compressible): largest prefix that fits, by bisection
       // between the last proven count (fits) and `count` (does not).
       let lo = this.proof?.count ?? 1;
       let hi = count;
-      let best = this.proof ?? this.encode(samples.slice(0, 1));
+      let best = this.proof ?? this.encode(1);
       while (hi - lo > 1) {
         const mid = (lo + hi) >> 1;
-        const q = this.encode(samples.slice(0, mid));
+        const q = this.encode(mid);
         if (this.fits(q)) {
           lo = mid;
           best = q;
@@ -202,16 +244,16 @@ export class BatchBuilder {
       p = best;
       count = lo;
     }
-    this.samples = [];
+    const set = this.set;
+    this.set = new ColumnSet();
     this.proof = undefined;
-    const kept = samples.slice(0, count);
     return {
       message: p.message,
-      samples: kept,
-      firstSeq: (kept[0] as Sample).seq,
-      lastSeq: (kept[kept.length - 1] as Sample).seq,
+      count,
+      firstSeq: set.seqAt(0),
+      lastSeq: set.seqAt(count - 1),
       documentBytes: p.documentBytes,
-      deferred: samples.slice(count),
+      deferred: added - count,
     };
   }
 }

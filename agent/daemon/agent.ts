@@ -10,7 +10,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ReadingBuffer } from '../../buffer/index.js';
+import type { ReadingBuffer, StoredSample } from '../../buffer/index.js';
 import { openLevelBuffer } from '../../buffer/index.js';
 import {
   batchTopic,
@@ -30,7 +30,7 @@ import { isDriverError } from '../../drivers/errors.js';
 import type { MeterReader, MeterReading } from '../../drivers/reader.js';
 import type { Config, MeterConfig } from '../config/index.js';
 import { createMeterReader, meterLabel } from '../meters.js';
-import { createBatchEncoder } from '../publisher/batch-encoder.js';
+import { createStoredBatchEncoder } from '../publisher/batch-encoder.js';
 import { createBatchPublisher, type BatchPublisher, type BatchSource } from '../publisher/batch-publisher.js';
 import { createMqttConnection, type MqttConnection } from '../publisher/mqtt-connection.js';
 import { createNotifier, watchdogIntervalMs, type Env } from '../runtime/sd-notify.js';
@@ -239,9 +239,11 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       noteError('mqtt', reason);
       log.warn({ reason }, 'cannot connect; samples stay in the buffer');
     });
-    const source: BatchSource = {
+    // Stored samples, values left in their bytes: the encoder decodes them straight into the batch's
+    // columns, so a backlog drain holds ~1 small object per sample instead of one per value (issue 12).
+    const source: BatchSource<StoredSample> = {
       async readOldest(o) {
-        const raw = await buffer.readOldest(o);
+        const raw = await buffer.readStored(o);
         return clock.correct(raw).ready;
       },
       ack: (a, b) => buffer.ack(a, b),
@@ -249,7 +251,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
     publisher = createBatchPublisher({
       source,
       connection,
-      encode: createBatchEncoder({
+      encode: createStoredBatchEncoder({
         device: config.thing,
         privateKey: keyPem,
         certDer: certificateDer(certPem),

@@ -4,6 +4,9 @@
  *
  * The encoder reports only the samples actually in the message: `BatchBuilder.finish()` may give back an
  * unproven tail as `deferred`, and those samples stay in the buffer for the next batch.
+ *
+ * `createStoredBatchEncoder` takes the buffer's `StoredSample`s (head decoded, values still bytes) and decodes
+ * their values straight into the builder's columns: a backlog drain holds no object per value.
  */
 import type { KeyObject } from 'node:crypto';
 import {
@@ -15,7 +18,8 @@ import {
   type Compression,
 } from '../../cloud-contract/index.js';
 import type { Sample } from '../../cloud-contract/sample.js';
-import type { BatchEncoder } from './batch-publisher.js';
+import { decodeStoredValues, type StoredSample } from '../../buffer/index.js';
+import type { BatchEncoder, SampleRef } from './batch-publisher.js';
 
 export interface BatchEncoderOptions {
   /** Thing name: the batch document's `device`. */
@@ -40,13 +44,27 @@ const MIN_BUDGET = 512;
  * carried at all (too large alone, or invalid): the publisher drops it loudly rather than block the queue.
  * An invalid sample later in the range ends the batch before it, so it becomes the first of the next one.
  */
-export function createBatchEncoder(opts: BatchEncoderOptions): BatchEncoder {
+export function createBatchEncoder(opts: BatchEncoderOptions): BatchEncoder<Sample> {
+  return makeEncoder<Sample>(opts, (builder, s) => builder.tryAdd(s));
+}
+
+/** The same encoder for the buffer's `StoredSample`s (`readStored`): values decoded into the batch's columns. */
+export function createStoredBatchEncoder(opts: BatchEncoderOptions): BatchEncoder<StoredSample> {
+  return makeEncoder<StoredSample>(opts, (builder, s) =>
+    builder.tryAddWith(s, (sink) => decodeStoredValues(s, sink)),
+  );
+}
+
+function makeEncoder<S extends SampleRef>(
+  opts: BatchEncoderOptions,
+  add: (builder: BatchBuilder, s: S) => boolean,
+): BatchEncoder<S> {
   const signer: BatchSigner = createBatchSigner({
     privateKey: opts.privateKey,
     certDer: opts.certDer,
     ...(opts.compression !== undefined ? { compression: opts.compression } : {}),
   });
-  const encode = (samples: readonly Sample[], maxBytes: number) => {
+  const encode = (samples: readonly S[], maxBytes: number) => {
     const empty = { payload: new Uint8Array(0), count: 0 };
     if (samples.length === 0 || maxBytes < MIN_BUDGET) return empty;
     const builder = new BatchBuilder({
@@ -58,7 +76,7 @@ export function createBatchEncoder(opts: BatchEncoderOptions): BatchEncoder {
     for (const s of samples) {
       let added: boolean;
       try {
-        added = builder.tryAdd(s);
+        added = add(builder, s);
       } catch (err) {
         if (!isContractError(err)) throw err;
         if (builder.isEmpty) {
@@ -71,7 +89,7 @@ export function createBatchEncoder(opts: BatchEncoderOptions): BatchEncoder {
     }
     const built = builder.finish();
     if (built === undefined) return empty;
-    return { payload: built.message, count: built.samples.length };
+    return { payload: built.message, count: built.count };
   };
   return async (samples, maxBytes) => encode(samples, maxBytes);
 }

@@ -10,27 +10,36 @@
 import type { Sample } from '../../cloud-contract/sample.js';
 import type { MqttConnection, PublishResult } from './mqtt-connection.js';
 
+/**
+ * What the publisher needs of a sample: its seq and time. The agent passes the buffer's `StoredSample`s (values
+ * still in their stored bytes), tests may pass `Sample`s; the encoder is made for the same kind.
+ */
+export interface SampleRef {
+  readonly seq: number;
+  readonly ts: number;
+}
+
 /** The part of the buffer the publisher needs. */
-export interface BatchSource {
+export interface BatchSource<S extends SampleRef = Sample> {
   /**
    * Oldest samples with seq > afterSeq, at most maxCount, in sequence order; at most about maxBytes of stored
    * bytes (always at least one sample) when given.
    */
-  readOldest(opts: { afterSeq: number; maxCount: number; maxBytes?: number }): Promise<readonly Sample[]>;
+  readOldest(opts: { afterSeq: number; maxCount: number; maxBytes?: number }): Promise<readonly S[]>;
   /** Deletes the range [fromSeq, toSeq] (inclusive); harmless for seqs already gone. */
   ack(fromSeq: number, toSeq: number): Promise<void>;
 }
 
 /** Packs samples into one signed payload of at most maxBytes; returns how many samples it took. */
-export type BatchEncoder = (
-  samples: readonly Sample[],
+export type BatchEncoder<S extends SampleRef = Sample> = (
+  samples: readonly S[],
   maxBytes: number,
 ) => Promise<{ payload: Uint8Array; count: number }>;
 
-export interface PublisherOptions {
-  source: BatchSource;
+export interface PublisherOptions<S extends SampleRef = Sample> {
+  source: BatchSource<S>;
   connection: Pick<MqttConnection, 'publish' | 'connected' | 'on' | 'off' | 'maximumPacketSize'>;
-  encode: BatchEncoder;
+  encode: BatchEncoder<S>;
   topic: string;
   /** Upper bound for one payload (default 128 000 B: 25 whole 5-KB IoT billing units, under the 128 KB limit). */
   maxBytes?: number;
@@ -99,7 +108,9 @@ const MQTT_NOT_AUTHORIZED = 0x87;
 const MQTT_PAYLOAD_FORMAT_INVALID = 0x99;
 const MQTT_QUOTA_EXCEEDED = 0x97;
 
-export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
+export function createBatchPublisher<S extends SampleRef = Sample>(
+  opts: PublisherOptions<S>,
+): BatchPublisher {
   const maxBytesCap = opts.maxBytes ?? 128_000;
   const maxDelayMs = opts.maxDelayMs ?? 60_000;
   const windowSize = Math.max(1, opts.window ?? 8);
@@ -290,7 +301,7 @@ export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
       if (count === 0) {
         // One sample alone does not fit: it can never be sent. Say so loudly and drop it, rather than block
         // everything behind it forever. (Only possible with a pathological inline profile.)
-        const s = samples[0] as Sample;
+        const s = samples[0] as S;
         emit({
           type: 'dropped-unsendable',
           seq: s.seq,
@@ -303,7 +314,7 @@ export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
       const full = count < samples.length || payload.length > budget * 0.9;
       if (!full) {
         // Live data: wait for more samples until the oldest unsent one has waited maxDelay.
-        const first = samples[0] as Sample;
+        const first = samples[0] as S;
         oldestUnsentSeenAt ??= now();
         const waitedMs = Math.max(now() - first.ts, now() - oldestUnsentSeenAt);
         if (waitedMs < maxDelayMs) {
@@ -314,8 +325,8 @@ export function createBatchPublisher(opts: PublisherOptions): BatchPublisher {
       oldestUnsentSeenAt = undefined;
       nextRead = count < samples.length ? Math.ceil(count * 1.25) + 64 : count * 2;
       const batchSamples = samples.slice(0, count);
-      const fromSeq = (batchSamples[0] as Sample).seq;
-      const toSeq = (batchSamples[batchSamples.length - 1] as Sample).seq;
+      const fromSeq = (batchSamples[0] as S).seq;
+      const toSeq = (batchSamples[batchSamples.length - 1] as S).seq;
       cursor = toSeq;
       const batch: InFlight = { fromSeq, toSeq, bytes: payload.length, count, done: Promise.resolve() };
       batch.done = opts.connection

@@ -15,7 +15,7 @@
  * reported as an event. Nothing is reordered or dropped: the buffer orders by sequence number, not time.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { QualityFlag, type Sample, type SampleInput } from '../../cloud-contract/sample.js';
+import { QualityFlag, type SampleInput } from '../../cloud-contract/sample.js';
 import { DEFAULT_SYNC_FILE, fileSource, type TimeSource } from './sources.js';
 
 export interface ClockDeps {
@@ -48,6 +48,13 @@ export interface ClockStep {
   readonly synced: boolean;
 }
 
+/** What `correct` reads and rewrites of a sample. */
+export interface ClockedSample {
+  readonly ts: number;
+  readonly flags: number;
+  readonly clock?: SampleInput['clock'];
+}
+
 export interface Stamp {
   readonly ts: number;
   readonly flags: number;
@@ -62,9 +69,11 @@ export interface ClockKeeper {
   readonly synced: boolean;
   /**
    * Prepares samples for shipping, in order: corrects those that can be corrected, and stops at the first
-   * one that must still wait for the clock (`held` true). Never reorders; returns new objects.
+   * one that must still wait for the clock (`held` true). Never reorders; returns new objects for the samples
+   * it changes. Works on any sample shape with `ts`, `flags` and `clock` (a `Sample`, the buffer's
+   * `StoredSample`); everything else in it is kept.
    */
-  correct(samples: readonly Sample[]): { ready: Sample[]; held: boolean };
+  correct<T extends ClockedSample>(samples: readonly T[]): { ready: T[]; held: boolean };
   /** For status and health: synced, which source decided and why, last step. */
   state(): {
     synced: boolean;
@@ -170,8 +179,8 @@ export function createClockKeeper(opts: ClockOptions = {}): ClockKeeper {
     get synced() {
       return synced;
     },
-    correct(samples) {
-      const ready: Sample[] = [];
+    correct<T extends ClockedSample>(samples: readonly T[]) {
+      const ready: T[] = [];
       const offsetNow = wallNow() - monoNow();
       const holdExpired = unsyncedSinceMono !== undefined && monoNow() - unsyncedSinceMono >= holdMs;
       for (const s of samples) {
@@ -186,13 +195,13 @@ export function createClockKeeper(opts: ClockOptions = {}): ClockKeeper {
             ts: clock.monoMs + offsetNow,
             flags:
               (s.flags & ~(QualityFlag.clockUnsynced | QualityFlag.meterClock)) | QualityFlag.clockCorrected,
-          });
+          } as unknown as T);
           continue;
         }
         if (synced || holdExpired) {
           // Another boot (cannot be corrected), or NTP is not coming: ship as flagged, uncorrected.
           const { clock: _clock, ...rest } = s;
-          ready.push(rest);
+          ready.push(rest as unknown as T);
           continue;
         }
         return { ready, held: true };

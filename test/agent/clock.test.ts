@@ -136,3 +136,32 @@ t.test('real probes: sync file, boot id, monotonic clock', async (t) => {
   const clock = createClockKeeper({ syncFile: f });
   t.equal(clock.synced, false);
 });
+
+t.test(
+  "correct works on the buffer's stored samples too: ts and flags rewritten, clock stripped, bytes kept",
+  async (t) => {
+    const { box, deps } = fakeBox();
+    const clock = createClockKeeper(deps);
+    const bytes = new Uint8Array([1, 2, 3]);
+    const stamp = clock.stamp();
+    const stored = { seq: 1, meter: 'main', bytes, ...stamp };
+    const synced = { seq: 2, meter: 'main', bytes, ts: 5, flags: QualityFlag.partial };
+    t.same(clock.correct([stored, synced]), { ready: [], held: true }, 'held while unsynced');
+    const realBoot = Date.UTC(2026, 10, 27, 8, 0, 0) - box.mono;
+    box.wallOffset = realBoot;
+    box.synced = true;
+    clock.check();
+    const { ready, held } = clock.correct([stored, synced]);
+    t.equal(held, false);
+    t.same(ready[0], {
+      seq: 1,
+      meter: 'main',
+      bytes,
+      ts: stamp.clock!.monoMs + realBoot,
+      flags: QualityFlag.clockCorrected,
+    });
+    t.equal(ready[0]!.bytes, bytes, 'the very bytes, not a copy');
+    t.notOk('clock' in ready[0]!, 'device-local clock info stripped');
+    t.equal(ready[1], synced, 'a synchronised sample passes unchanged');
+  },
+);

@@ -1,6 +1,8 @@
 /**
- * The publisher end to end with the real parts: a LevelDB buffer on disk → createBatchPublisher with the real
- * batch encoder (cloud-contract BatchBuilder, deflate, COSE_Sign1 ES256) → Mosquitto with mutual TLS and the
+ * The publisher end to end with the real parts, wired as the agent wires them: a LevelDB buffer on disk read
+ * with `readStored` (values left in their stored bytes) → createBatchPublisher with the real stored-sample
+ * batch encoder (values decoded straight into cloud-contract BatchBuilder's columns, deflate, COSE_Sign1
+ * ES256) → Mosquitto with mutual TLS and the
  * SDK's IoT Core flow control on → a cloud-side subscriber that decodes AND verifies every batch against the
  * device certificate. Values come from the simulator's apartment model through the real Modbus register codec
  * (an Eastron SDM630 with float32 registers and a Carlo Gavazzi EM340 with scaled integers on one box).
@@ -8,7 +10,8 @@
 import t, { type Test } from 'tap';
 import { endAfterMqtt } from '../harness/exit.js';
 import { mqtt5 } from 'aws-iot-device-sdk-v2';
-import { openLevelBuffer, type ReadingBuffer } from '../../buffer/index.js';
+import { encodeSample, openLevelBuffer, type ReadingBuffer, type StoredSample } from '../../buffer/index.js';
+import { decodeHead } from '../../buffer/sample-codec.js';
 import {
   batchTopic,
   decodeBatchMessage,
@@ -19,7 +22,7 @@ import {
   type SampleInput,
   type Value,
 } from '../../cloud-contract/index.js';
-import { createBatchEncoder } from '../../agent/publisher/batch-encoder.js';
+import { createBatchEncoder, createStoredBatchEncoder } from '../../agent/publisher/batch-encoder.js';
 import {
   createBatchPublisher,
   type BatchEncoder,
@@ -179,22 +182,21 @@ function strict(conn: MqttConnection): MqttConnection {
  * checked against the batches the broker acknowledged with success: the range deleted must be exactly the
  * range of a PUBACKed batch.
  */
-function audited(buf: ReadingBuffer, encode: BatchEncoder, conn: MqttConnection) {
+function audited(buf: ReadingBuffer, encode: BatchEncoder<StoredSample>, conn: MqttConnection) {
   const ranges = new WeakMap<Uint8Array, string>();
   const pubacked = new Set<string>();
   const audit = { deletes: 0, unacknowledgedDeletes: [] as string[] };
-  const source: BatchSource = {
-    readOldest: (o) => buf.readOldest(o),
+  const source: BatchSource<StoredSample> = {
+    readOldest: (o) => buf.readStored(o),
     async ack(from, to) {
       audit.deletes++;
       if (!pubacked.has(`${from}-${to}`)) audit.unacknowledgedDeletes.push(`${from}-${to}`);
       await buf.ack(from, to);
     },
   };
-  const enc: BatchEncoder = async (samples, maxBytes) => {
+  const enc: BatchEncoder<StoredSample> = async (samples, maxBytes) => {
     const r = await encode(samples, maxBytes);
-    if (r.count > 0)
-      ranges.set(r.payload, `${(samples[0] as Sample).seq}-${(samples[r.count - 1] as Sample).seq}`);
+    if (r.count > 0) ranges.set(r.payload, `${samples[0]!.seq}-${samples[r.count - 1]!.seq}`);
     return r;
   };
   const strictConn = strict(conn);
@@ -233,7 +235,7 @@ async function setup(t: Teardown, n: number) {
   });
   stops.push(() => conn.stop());
   const unencodable: number[] = [];
-  const encode = createBatchEncoder({
+  const encode = createStoredBatchEncoder({
     device: THING,
     privateKey: device.keyPem,
     certDer: device.certDer,
@@ -412,6 +414,40 @@ await t.test(
     // Nothing to encode, or a budget below any batch: nothing taken.
     t.equal((await encode([], 128_000)).count, 0);
     t.equal((await encode(samples, 100)).count, 0);
+
+    // The agent's encoder, on stored bytes: the same counts, the same samples, the same refusals.
+    const storedTold: number[] = [];
+    const storedEncode = createStoredBatchEncoder({
+      device: THING,
+      privateKey: dev.keyPem,
+      certDer: dev.certDer,
+      onUnencodable: (seq) => storedTold.push(seq),
+    });
+    const asStored = (xs: readonly Sample[]) => xs.map((x) => decodeHead(x.seq, encodeSample(x)));
+    const stored = asStored(samples);
+    for (const budget of [4096, 50_000, 128_000]) {
+      const a = await encode(samples, budget);
+      const b = await storedEncode(stored, budget);
+      t.equal(b.count, a.count, `${budget}: stored encoder takes as many samples (${a.count})`);
+      t.ok(b.payload.length <= budget);
+      const ra = await decodeBatchMessage(a.payload, { resolveKey: () => dev.certDer });
+      const rb = await decodeBatchMessage(b.payload, { resolveKey: () => dev.certDer });
+      t.ok(
+        ra.ok && rb.ok && JSON.stringify(rb.batch.samples) === JSON.stringify(ra.batch.samples),
+        `${budget}: and the very same samples`,
+      );
+    }
+    // The buffer stores exponents the contract cannot carry (±64): such a sample ends the batch before it and
+    // is then reported on its own.
+    const far = {
+      ...samples[3]!,
+      values: { power_w: { type: 'int', mantissa: 1, exponent: 100 } },
+    } as Sample;
+    const storedBad = asStored([...samples.slice(0, 3), far, ...samples.slice(4, 10)]);
+    t.equal((await storedEncode(storedBad, 128_000)).count, 3, 'the batch stops before the sample');
+    t.same(await storedEncode(storedBad.slice(3), 128_000), { payload: new Uint8Array(0), count: 0 });
+    t.same(storedTold, [4], 'and it was reported');
+    t.equal((await storedEncode(stored, 100)).count, 0);
   },
 );
 

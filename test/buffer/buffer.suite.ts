@@ -4,6 +4,7 @@
  */
 import { f32Value, f64Value, intValue, type SampleInput } from '../../cloud-contract/sample.js';
 import {
+  decodeSample,
   isBufferError,
   type BufferEvent,
   type BufferOptions,
@@ -175,6 +176,44 @@ export function bufferSuite(t: TapTest, make: MakeBuffer): void {
     await t.rejects(b.readOldest({ maxCount: 0 }), { code: 'BUFFER_INVALID_ARGUMENT' });
     await t.rejects(b.readOldest({ maxCount: 1, afterSeq: -1 }), { code: 'BUFFER_INVALID_ARGUMENT' });
     await t.rejects(b.readOldest({ maxCount: 1, maxBytes: NaN }), { code: 'BUFFER_INVALID_ARGUMENT' });
+  });
+
+  t.test('readStored: what readOldest reads, with the values left in their stored bytes', async (t) => {
+    const b = await make(t, big);
+    t.same(await b.readStored({ maxCount: 10 }), [], 'empty buffer');
+    await b.append(samplesFrom(0, 2500));
+    await b.ack(1000, 1100);
+    const size = b.stats().bytes / b.stats().count;
+    for (const opts of [
+      { maxCount: 5000 },
+      { maxCount: 3, afterSeq: 3 },
+      { maxCount: 100, afterSeq: 990 },
+      { maxCount: 100, maxBytes: Math.floor(size * 3.5) },
+      { maxCount: 100, maxBytes: 1 },
+    ]) {
+      const full = await b.readOldest(opts);
+      const heads = await b.readStored(opts);
+      t.same(
+        heads.map((h) => h.seq),
+        full.map((s) => s.seq),
+        `same samples for ${JSON.stringify(opts)}`,
+      );
+      const mismatch = heads.findIndex((h, i) => {
+        const s = full[i]!;
+        const back = decodeSample(h.seq, Buffer.from(h.bytes));
+        return (
+          h.meter !== s.meter ||
+          h.ts !== s.ts ||
+          h.flags !== s.flags ||
+          JSON.stringify(h.clock) !== JSON.stringify(s.clock) ||
+          JSON.stringify(back) !== JSON.stringify(s)
+        );
+      });
+      t.equal(mismatch, -1, 'heads and bytes are those samples');
+    }
+    await t.rejects(b.readStored({ maxCount: 0 }), { code: 'BUFFER_INVALID_ARGUMENT' });
+    await b.close();
+    await t.rejects(b.readStored({ maxCount: 1 }), { code: 'BUFFER_CLOSED' });
   });
 
   t.test('readOldest across many chunks returns everything in order', async (t) => {

@@ -23,17 +23,22 @@ function drain(samples: readonly Sample[], maxBytes?: number): { messages: Uint8
   const b = new BatchBuilder({ device: dev.thing, signer, ...(maxBytes !== undefined ? { maxBytes } : {}) });
   const messages: Uint8Array[] = [];
   const carried: Sample[] = [];
-  const pending = [...samples];
-  for (let i = 0; i < pending.length || !b.isEmpty; i++) {
-    const s = pending[i];
+  // samples[start..i) are in the builder
+  let start = 0;
+  for (let i = 0; i < samples.length || !b.isEmpty; i++) {
+    const s = samples[i];
     if (s !== undefined && b.tryAdd(s)) continue;
     const r = b.finish();
     if (r === undefined) throw new Error('builder refused a sample while empty');
+    if (r.count + r.deferred !== i - start)
+      throw new Error(`count ${r.count} + deferred ${r.deferred} ≠ ${i - start}`);
+    if (r.firstSeq !== samples[start]?.seq || r.lastSeq !== samples[start + r.count - 1]?.seq)
+      throw new Error(`seq range ${r.firstSeq}..${r.lastSeq} is not the samples'`);
     messages.push(r.message);
-    carried.push(...r.samples);
+    carried.push(...samples.slice(start, start + r.count));
     // deferred samples go first into the next batch
-    pending.splice(i, 0, ...r.deferred);
-    i--;
+    start += r.count;
+    i = start - 1;
   }
   return { messages, carried };
 }

@@ -16,7 +16,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openLevelBuffer } from '../buffer/index.js';
+import { openLevelBuffer, type StoredSample } from '../buffer/index.js';
 import {
   batchTopic,
   billingUnits,
@@ -24,7 +24,7 @@ import {
   valueToNumber,
   type SampleInput,
 } from '../cloud-contract/index.js';
-import { createBatchEncoder } from '../agent/publisher/batch-encoder.js';
+import { createStoredBatchEncoder } from '../agent/publisher/batch-encoder.js';
 import { createBatchPublisher, type BatchSource } from '../agent/publisher/batch-publisher.js';
 import { createMqttConnection, type MqttConnection } from '../agent/publisher/mqtt-connection.js';
 import { readings as weekReadings } from './lib/week.js';
@@ -197,17 +197,22 @@ async function drainScenario(
 
   let encodeMs = 0;
   let bufferMs = 0;
-  const inner = createBatchEncoder({ device: THING, privateKey: device.keyPem, certDer: device.certDer });
+  // As the agent wires it: stored samples (values still bytes) decoded straight into the batch's columns.
+  const inner = createStoredBatchEncoder({
+    device: THING,
+    privateKey: device.keyPem,
+    certDer: device.certDer,
+  });
   const encode: typeof inner = async (samples, maxBytes) => {
     const e0 = performance.now();
     const r = await inner(samples, maxBytes);
     encodeMs += performance.now() - e0;
     return r;
   };
-  const source: BatchSource = {
+  const source: BatchSource<StoredSample> = {
     async readOldest(o) {
       const b0 = performance.now();
-      const r = await buf.readOldest(o);
+      const r = await buf.readStored(o);
       bufferMs += performance.now() - b0;
       return r;
     },

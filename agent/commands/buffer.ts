@@ -12,6 +12,11 @@ import { CliError, ExitCode, processIo, type CliIo, type CommandModule } from '.
 
 const DEFAULT_CONFIG = '/etc/meterlink/config.yaml';
 const EXPORT_CHUNK = 1000;
+/**
+ * Export reads at most this many stored bytes at a time (~180 SDM630 samples, ~0.4 MB of JSON): a chunk's
+ * sample objects, its text and stdout's copy of it then die young instead of being promoted (issue 12).
+ */
+const EXPORT_CHUNK_BYTES = 32 * 1024;
 
 interface Where {
   path?: string;
@@ -155,7 +160,11 @@ export const bufferCommand: CommandModule = {
         try {
           let after = 0;
           for (;;) {
-            const chunk = await buf.readOldest({ afterSeq: after, maxCount: EXPORT_CHUNK });
+            const chunk = await buf.readOldest({
+              afterSeq: after,
+              maxCount: EXPORT_CHUNK,
+              maxBytes: EXPORT_CHUNK_BYTES,
+            });
             if (chunk.length === 0) break;
             let text = '';
             for (const s of chunk) text += `${JSON.stringify(s)}\n`;

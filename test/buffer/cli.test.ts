@@ -38,6 +38,11 @@ t.test('buffer export: JSON lines, oldest first, exact values; to a file too', a
   t.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   t.equal(lines.length, 2498);
+  t.same(
+    lines.map((l) => (JSON.parse(l) as { seq: number }).seq),
+    Array.from({ length: 2498 }, (_, i) => i + 3),
+    'every sample once, in order, across the chunks export reads',
+  );
   const first = JSON.parse(lines[0]!);
   t.same(first, { ...samplesFrom(2, 1)[0], seq: 3 });
   const out = join(path, '..', 'out.jsonl');

@@ -12,6 +12,9 @@
  * and reports how long the agent takes to drain them and its peak RSS meanwhile — the memory a box needs to
  * come back from a long outage.
  *
+ * `--node-options "..."` replaces only NODE_OPTIONS of the unit's settings (V8 flags measured before the unit
+ * takes them).
+ *
  * `--dashboard` turns the local web dashboard on (issue 15): its history seeded with a week per meter (a full
  * 48 h minute ring), one page open the whole run (the SSE stream, /api/history every 30 s as the page does).
  */
@@ -60,6 +63,11 @@ const mib = (b: number) => +(b / 1048576).toFixed(1);
 const TICK = 100; // USER_HZ on Linux
 /** `--no-unit-env`: run the agent without the unit's memory settings (to measure what they buy). */
 const unitEnv = !process.argv.includes('--no-unit-env');
+/** `--node-options "..."`: replaces only the unit's NODE_OPTIONS (to measure V8 settings before the unit takes them). */
+const nodeOptionsArg = (() => {
+  const i = process.argv.indexOf('--node-options');
+  return i > 0 ? process.argv[i + 1] : undefined;
+})();
 const dashboard = process.argv.includes('--dashboard');
 
 function slopeKiBPerHour(samples: ProcSample[]): number {
@@ -186,7 +194,8 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
     cleanups.push(async () => baseline.kill('SIGKILL'));
     const probeFile = join(dir, 'mem-probe.json');
     const unit = await unitMemorySettings(join(root, 'systemd/meterlink.service'));
-    const agentEnv = unitEnv ? unit.env : {};
+    const agentEnv: Record<string, string> = unitEnv ? { ...unit.env } : {};
+    if (nodeOptionsArg !== undefined) agentEnv.NODE_OPTIONS = nodeOptionsArg;
     console.log(
       `agent environment from systemd/meterlink.service: ${unitEnv ? JSON.stringify(agentEnv) : 'not applied (--no-unit-env)'}; MemoryMax=${unit.memoryMax ?? '-'} MemoryHigh=${unit.memoryHigh ?? '-'}`,
     );

@@ -248,6 +248,10 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
       };
       if (st.buffer && st.buffer.depth < 100) drainedAfterMs = Date.now() - agentStarted;
     };
+    // The agent rewrites its status file every 2 s: look every 250 ms, so the drain time is known to ~2 s (with
+    // the 5-s RSS samples alone it was known to 5 s).
+    const drainTimer = backlog > 0 ? setInterval(() => void checkDrain().catch(() => {}), 250) : undefined;
+    cleanups.push(async () => clearInterval(drainTimer));
     // Warm-up before the first sample (start-up is not steady state) — except when draining, which starts at once.
     if (backlog === 0) await delay(5_000);
     if (dashboard) {

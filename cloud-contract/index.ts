@@ -14,6 +14,8 @@ export {
   validateSample,
   type BatchInput,
   type BatchV1,
+  type SampleHead,
+  type ValueSink,
 } from './batch.js';
 export * from './cose.js';
 export * from './builder.js';

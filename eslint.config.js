@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', '.tap/', 'infra-cfn/lambda/dist/'] },
+  { ignores: ['node_modules/', 'dist/', 'coverage/', '.tap/', 'infra-cfn/lambda/dist/', '.bundle-test-*/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

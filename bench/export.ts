@@ -10,13 +10,13 @@
  * wrapper gives them (`--no-unit-env`: without). `--node-options "..."` replaces only NODE_OPTIONS.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { fillBacklog } from './lib/backlog.js';
+import { installedCli } from './lib/installed.js';
 import { mib, procSample, unitMemorySettings, type ProcSample } from './lib/proc.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -27,11 +27,7 @@ const opt = (name: string) => {
 };
 const samples = Number(opt('samples') ?? 1_000_000);
 async function main() {
-  const bin = join(root, 'dist/agent/bin.js');
-  if (!existsSync(bin)) {
-    console.error('dist/ is missing: run `npm run build` first (the benchmark measures the compiled CLI).');
-    process.exit(2);
-  }
+  const bin = installedCli();
   const dir = await mkdtemp(join(tmpdir(), 'meterlink-export-'));
   try {
     const path = join(dir, 'buffer');

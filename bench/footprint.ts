@@ -15,11 +15,16 @@
  * `--node-options "..."` replaces only NODE_OPTIONS of the unit's settings (V8 flags measured before the unit
  * takes them).
  *
+ * `--env NAME=VALUE` (repeatable) adds to the agent's environment (e.g. a malloc tunable measured before the
+ * unit takes it).
+ *
+ * `--bin FILE` measures another build of the CLI than the installed bundle (dist/bundle/meterlink.js), e.g.
+ * tsc's per-module output `dist/agent/bin.js`, to compare the two in the same conditions.
+ *
  * `--dashboard` turns the local web dashboard on (issue 15): its history seeded with a week per meter (a full
  * 48 h minute ring), one page open the whole run (the SSE stream, /api/history every 30 s as the page does).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +37,7 @@ import { createServer } from 'node:net';
 import { seedDemoHistory } from '../agent/dashboard/seed.js';
 import { startModbusSimulator } from '../drivers/index.js';
 import { fillBacklog } from './lib/backlog.js';
+import { installedCli } from './lib/installed.js';
 import { procSample, unitMemorySettings, type ProcSample } from './lib/proc.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -69,6 +75,23 @@ const nodeOptionsArg = (() => {
   return i > 0 ? process.argv[i + 1] : undefined;
 })();
 const dashboard = process.argv.includes('--dashboard');
+/** `--env NAME=VALUE` (repeatable): more environment for the agent (a setting measured before the unit takes it). */
+const extraEnv: Record<string, string> = {};
+process.argv.forEach((a, i) => {
+  if (a !== '--env') return;
+  const kv = process.argv[i + 1] ?? '';
+  const eq = kv.indexOf('=');
+  if (eq < 1) {
+    console.error(`--env ${kv}: expected NAME=VALUE`);
+    process.exit(2);
+  }
+  extraEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+});
+/** `--bin FILE`: another build of the CLI to measure (e.g. tsc's per-module `dist/agent/bin.js`, against the bundle). */
+const binArg = (() => {
+  const i = process.argv.indexOf('--bin');
+  return i > 0 ? process.argv[i + 1] : undefined;
+})();
 
 function slopeKiBPerHour(samples: ProcSample[]): number {
   const n = samples.length;
@@ -118,11 +141,7 @@ async function watch(child: ChildProcess, ms: number, onSample?: () => Promise<v
 }
 
 async function main() {
-  const bin = join(root, 'dist/agent/bin.js');
-  if (!existsSync(bin)) {
-    console.error('dist/ is missing: run `npm run build` first (the benchmark measures the compiled agent).');
-    process.exit(2);
-  }
+  const bin = binArg ? join(root, binArg) : installedCli();
   const dir = await mkdtemp(join(tmpdir(), 'meterlink-footprint-'));
   const cleanups: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
   try {
@@ -196,6 +215,7 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
     const unit = await unitMemorySettings(join(root, 'systemd/meterlink.service'));
     const agentEnv: Record<string, string> = unitEnv ? { ...unit.env } : {};
     if (nodeOptionsArg !== undefined) agentEnv.NODE_OPTIONS = nodeOptionsArg;
+    Object.assign(agentEnv, extraEnv);
     console.log(
       `agent environment from systemd/meterlink.service: ${unitEnv ? JSON.stringify(agentEnv) : 'not applied (--no-unit-env)'}; MemoryMax=${unit.memoryMax ?? '-'} MemoryHigh=${unit.memoryHigh ?? '-'}`,
     );

@@ -168,7 +168,7 @@ grep -qE 'qemu: uncaught target signal' "$log" && results+=("qemu crashes in the
 minutes="${ARM64_FOOTPRINT_MINUTES:-1}"
 if [ "$minutes" != 0 ]; then
   step "bench:footprint --minutes $minutes (RSS only: times and CPU are qemu's)"
-  [ -f dist/agent/bin.js ] || npm run build >/dev/null || die "npm run build failed"
+  [ -f dist/bundle/meterlink.js ] || npm run build >/dev/null || die "npm run build failed"
   flog="$(mktemp /tmp/meterlink-arm64-footprint.XXXXXX.log)"
   if "$wrapper" --import tsx bench/footprint.ts --minutes "$minutes" >"$flog" 2>&1; then
     grep -iE 'rss|RESULT' "$flog" | sed 's/^/  /'

@@ -45,7 +45,7 @@ if [ ${#pkgs[@]} -gt 0 ]; then
     die "apt-get install ${pkgs[*]} failed"
 fi
 
-[ -f dist/agent/bin.js ] || {
+[ -f dist/bundle/meterlink.js ] || {
   step "npm run build"
   npm run build >/dev/null || die "npm run build failed"
 }

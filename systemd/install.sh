@@ -69,8 +69,11 @@ case "$PREFIX" in
   *) die "--prefix $PREFIX: must be an absolute path containing \"meterlink\" (uninstall removes it whole)" ;;
 esac
 [ "$DRY" = 1 ] || [ "$(id -u)" = 0 ] || die "run as root (sudo), or try --dry-run"
-[ -f "$SOURCE/dist/agent/bin.js" ] ||
-  die "$SOURCE/dist/agent/bin.js not found: build first with \"npm ci && npm run build\" in $SOURCE"
+# The program is the bundle `npm run build` writes (scripts/bundle.mjs; issue 12: ~6 MiB less resident memory
+# than tsc's ~450 separate modules); dist/ holds tsc's output too.
+BIN=dist/bundle/meterlink.js
+[ -f "$SOURCE/$BIN" ] ||
+  die "$SOURCE/$BIN not found: build first with \"npm ci && npm run build\" in $SOURCE"
 if [ -z "$NODE" ]; then NODE="$(command -v node || true)"; fi
 [ -n "$NODE" ] || die "node not found on PATH; install Node.js 20 or later, or pass --node PATH"
 "$NODE" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
@@ -180,9 +183,9 @@ write_file "$ROOT/usr/bin/meterlink" 0755 <<EOF
 export NODE_OPTIONS="\${NODE_OPTIONS-$UNIT_NODE_OPTIONS}"
 export MALLOC_ARENA_MAX="\${MALLOC_ARENA_MAX-$UNIT_ARENAS}"
 if [ -n "\${NOTIFY_SOCKET:-}" ]; then
-  exec $PREFIX/libexec/notify-exec $NODE $PREFIX/dist/agent/bin.js "\$@"
+  exec $PREFIX/libexec/notify-exec $NODE $PREFIX/$BIN "\$@"
 fi
-exec $NODE $PREFIX/dist/agent/bin.js "\$@"
+exec $NODE $PREFIX/$BIN "\$@"
 EOF
 
 echo "== unit"

@@ -4,7 +4,8 @@
  * the device certificate — what the ingest Lambda does — and keeps the figures the live view shows.
  */
 import { once } from 'node:events';
-import { iot, mqtt5 } from 'aws-iot-device-sdk-v2';
+import * as iot from 'aws-crt/dist/native/iot.js';
+import * as mqtt5 from 'aws-crt/dist/native/mqtt5.js';
 import { decodeBatchMessage, parseEvent, valueToNumber } from '../../cloud-contract/index.js';
 
 /** AWS IoT Core meters messages in 5 KB increments (AWS IoT Core pricing: "metered in 5 KB increments"). */

@@ -66,13 +66,13 @@ async function makeRoot(t: Test): Promise<string> {
   return root;
 }
 
-/** A source tree like a built checkout: dist/ (a stand-in bin.js), package files, the real systemd/ files. */
+/** A source tree like a built checkout: dist/ (a stand-in bundle), package files, the real systemd/ files. */
 async function makeSource(t: Test): Promise<string> {
   const src = await tempDir(t, 'ml-src-');
-  mkdirSync(join(src, 'dist/agent'), { recursive: true });
+  mkdirSync(join(src, 'dist/bundle'), { recursive: true });
   mkdirSync(join(src, 'systemd'));
   writeFileSync(
-    join(src, 'dist/agent/bin.js'),
+    join(src, 'dist/bundle/meterlink.js'),
     'console.log(JSON.stringify({ args: process.argv.slice(2), fd: process.env.METERLINK_NOTIFY_FD ?? null, ' +
       'nodeOptions: process.env.NODE_OPTIONS, arenas: process.env.MALLOC_ARENA_MAX }));\n',
   );
@@ -100,7 +100,7 @@ t.test('both scripts are bash -n clean and explain themselves', async (t) => {
     t.match(badPrefix.out, /must be an absolute path containing "meterlink"/);
   }
   const unbuilt = await sh(install, ['--source', await tempDir(t), '--dry-run']);
-  t.match(unbuilt.out, /dist\/agent\/bin\.js not found: build first with "npm ci && npm run build"/);
+  t.match(unbuilt.out, /dist\/bundle\/meterlink\.js not found: build first with "npm ci && npm run build"/);
 });
 
 t.test('install, idempotent, then uninstall keeping data, then purge', async (t) => {
@@ -135,7 +135,7 @@ t.test('install, idempotent, then uninstall keeping data, then purge', async (t)
   t.equal(st('var/lib/meterlink').mode & 0o7777, 0o750);
   t.equal(st('usr/bin/meterlink').mode & 0o7777, 0o755);
   t.equal(st('opt/meterlink/libexec/notify-exec').mode & 0o7777, 0o755);
-  t.ok(existsSync(join(root, 'opt/meterlink/dist/agent/bin.js')));
+  t.ok(existsSync(join(root, 'opt/meterlink/dist/bundle/meterlink.js')));
   t.equal(
     readFileSync(join(root, 'etc/systemd/system/meterlink.service'), 'utf8'),
     readFileSync(join(repoRoot, 'systemd/meterlink.service'), 'utf8'),
@@ -154,7 +154,7 @@ t.test('install, idempotent, then uninstall keeping data, then purge', async (t)
   const wrapper = readFileSync(join(root, 'usr/bin/meterlink'), 'utf8');
   t.match(
     wrapper,
-    `exec /opt/meterlink/libexec/notify-exec ${process.execPath} /opt/meterlink/dist/agent/bin.js "$@"`,
+    `exec /opt/meterlink/libexec/notify-exec ${process.execPath} /opt/meterlink/dist/bundle/meterlink.js "$@"`,
   );
   const rooted = join(root, 'wrapper-in-root');
   writeFileSync(rooted, wrapper.replaceAll('/opt/meterlink', join(root, 'opt/meterlink')), { mode: 0o755 });

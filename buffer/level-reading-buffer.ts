@@ -24,6 +24,11 @@ export interface LevelBufferOptions extends BufferOptions {
    * `BUFFER_CORRUPT` and leave the files alone (for inspection tools).
    */
   readonly recovery?: 'auto' | 'never';
+  /**
+   * Stored bytes read after which LevelDB's mmapped tables are released by reopening the store (default
+   * `RELEASE_TABLES_AFTER_BYTES`, 8 MiB; issue 12).
+   */
+  readonly releaseTablesAfterBytes?: number;
 }
 
 /** Errors that recovery must not touch: someone else has the store, there is none, or the disk is full. */
@@ -40,7 +45,9 @@ async function attempt(
   minNextSeq: number,
   afterRepair: boolean,
 ) {
-  const backend = await LevelBackend.open(opts.path, createIfMissing);
+  const backend = await LevelBackend.open(opts.path, createIfMissing, {
+    releaseTablesAfterBytes: opts.releaseTablesAfterBytes,
+  });
   try {
     if (backend.recoveryLoss && !afterRepair)
       throw new BufferError(

@@ -4,9 +4,10 @@
  * LevelDB errors are mapped to `BufferError` codes here, at the adapter boundary.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { BufferError } from './errors.js';
+import { BufferError, isBufferError } from './errors.js';
 import { KEY_LENGTH, sampleKey, seqOfKey } from './sample-codec.js';
 import { readReserve, writeReserve } from './seq-reserve.js';
 import type { StoreBackend, StoredEntry, StoredMeta } from './store-backend.js';
@@ -131,6 +132,10 @@ async function recoveryLossNote(location: string): Promise<string | null> {
  */
 export const RELEASE_TABLES_AFTER_BYTES = 8 << 20;
 
+/** How long the release's reopen waits for a lock taken meanwhile by another process (see `openWhenFree`). */
+export const RELEASE_LOCK_WAIT_MS = 120_000;
+const LOCK_RETRY_MS = 50;
+
 export interface LevelBackendOptions {
   /** See `RELEASE_TABLES_AFTER_BYTES` (the default). */
   releaseTablesAfterBytes?: number;
@@ -164,6 +169,24 @@ export class LevelBackend implements StoreBackend {
     b.reservedUpTo = await readReserve(location);
     b.recoveryLoss = await recoveryLossNote(location);
     return b;
+  }
+
+  /**
+   * Opens the store, waiting up to `waitMs` while another process holds its lock. For the release's reopen:
+   * between its close and open, a `meterlink buffer ...` command run by hand can take the lock; the agent
+   * then waits for it (operations wait too: appends are kept in memory, none fails) instead of losing the
+   * store until it restarts.
+   */
+  static async openWhenFree(location: string, waitMs: number): Promise<Db> {
+    const until = Date.now() + waitMs;
+    for (;;) {
+      try {
+        return await LevelBackend.openDb(location, false);
+      } catch (err) {
+        if (!isBufferError(err, 'BUFFER_LOCKED') || Date.now() >= until) throw err;
+        await delay(LOCK_RETRY_MS);
+      }
+    }
   }
 
   private static async openDb(location: string, createIfMissing: boolean): Promise<Db> {
@@ -252,7 +275,7 @@ export class LevelBackend implements StoreBackend {
       this.pause(async () => {
         this.tableReleases++;
         await this.db.close();
-        this.db = await LevelBackend.openDb(this.location, false);
+        this.db = await LevelBackend.openWhenFree(this.location, RELEASE_LOCK_WAIT_MS);
       }).catch(() => undefined);
     }
     return out;

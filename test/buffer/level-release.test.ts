@@ -4,13 +4,18 @@
  * every `releaseTablesAfterBytes` read. Proven here on a real store, with the kernel's own account of this
  * process's mappings (/proc/self/smaps): without the release a full read leaves the whole store resident;
  * with it, what stays is about one read's worth. And reads, appends and acks running together across the
- * reopens lose nothing and see every sample once, in order.
+ * reopens lose nothing and see every sample once, in order. And the reopen waits for a lock that another
+ * process took in between, instead of losing the store.
  */
 import t from 'tap';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openLevelBuffer } from '../../buffer/index.js';
+import { LevelBackend } from '../../buffer/level-backend.js';
+import { repoRoot } from '../harness/cli.js';
 import { tempDir } from '../harness/tmp.js';
 import { samplesFrom } from './fixtures.js';
 
@@ -106,4 +111,42 @@ t.test('with it, what stays resident is about what was read since the last relea
   );
   const rest = await b.readOldest({ maxCount: appended });
   t.equal(rest.length, appended, 'the samples appended during the drain are all there');
+});
+
+t.test("the release's reopen waits for a lock another process took meanwhile", async (t) => {
+  const p = join(dir, 'locked');
+  const b = await openLevelBuffer({ path: p, maxSize: Infinity });
+  await b.append(samplesFrom(0, 10));
+  await b.close();
+  // Another process (as `meterlink buffer stats` would) holds the store until told to let go.
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const { ClassicLevel } = require('classic-level');
+       const db = new ClassicLevel(process.argv[1]);
+       db.open().then(() => {
+         console.log('locked');
+         process.stdin.once('data', async () => { await db.close(); console.log('released'); process.exit(0); });
+       });`,
+      p,
+    ],
+    { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.teardown(() => child.kill('SIGKILL'));
+  const lines = createInterface({ input: child.stdout! });
+  const locked = new Promise<void>((resolve) => lines.on('line', (l) => l === 'locked' && resolve()));
+  await locked;
+  await t.rejects(
+    LevelBackend.openWhenFree(p, 100),
+    { code: 'BUFFER_LOCKED' },
+    'a wait shorter than the hold ends in the clear BUFFER_LOCKED error',
+  );
+  // Called while the lock is held (the child has not been told to let go), so its first attempt fails:
+  // resolving at all proves that it waited and tried again.
+  const opening = LevelBackend.openWhenFree(p, 60_000);
+  child.stdin!.write('go\n');
+  const db = await opening;
+  t.equal(db.status, 'open', 'opened once the other process let go');
+  await db.close();
 });

@@ -70,10 +70,11 @@ const TICK = 100; // USER_HZ on Linux
 /** `--no-unit-env`: run the agent without the unit's memory settings (to measure what they buy). */
 const unitEnv = !process.argv.includes('--no-unit-env');
 /** `--node-options "..."`: replaces only the unit's NODE_OPTIONS (to measure V8 settings before the unit takes them). */
-const nodeOptionsArg = (() => {
-  const i = process.argv.indexOf('--node-options');
+const argText = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : undefined;
-})();
+};
+const nodeOptionsArg = argText('node-options');
 const dashboard = process.argv.includes('--dashboard');
 /** `--env NAME=VALUE` (repeatable): more environment for the agent (a setting measured before the unit takes it). */
 const extraEnv: Record<string, string> = {};
@@ -88,10 +89,7 @@ process.argv.forEach((a, i) => {
   extraEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
 });
 /** `--bin FILE`: another build of the CLI to measure (e.g. tsc's per-module `dist/agent/bin.js`, against the bundle). */
-const binArg = (() => {
-  const i = process.argv.indexOf('--bin');
-  return i > 0 ? process.argv[i + 1] : undefined;
-})();
+const binArg = argText('bin');
 
 function slopeKiBPerHour(samples: ProcSample[]): number {
   const n = samples.length;

@@ -126,7 +126,7 @@ async function recoveryLossNote(location: string): Promise<string | null> {
  * Stored bytes read after which the backend drops LevelDB's table cache by reopening the store (issue 12).
  * Every table LevelDB reads stays mmapped while it is in its table cache (up to 64 tables of 1 MiB, see
  * `LEVEL_MEMORY`), and every page read stays resident: the buffer's full scan on open and a week's drain read
- * each table once, so without this the agent carried 47-53 MiB of mapped tables (measured with
+ * each table once, so without this the agent carried 45-52 MiB of mapped tables (measured with
  * /proc/PID/smaps: 53-57 `.ldb` mappings at the drain's peak). Reopening costs a few milliseconds and one small
  * level-0 table (the log replayed), about once per 8 MiB read: ~25 times for a week's backlog.
  */
@@ -145,8 +145,6 @@ export class LevelBackend implements StoreBackend {
   private reservedUpTo = 0;
   /** Set when LevelDB dropped damaged log records while opening (see `recoveryLossNote`). */
   recoveryLoss: string | null = null;
-  /** How often the table cache was dropped (for tests and status). */
-  tableReleases = 0;
   private readSinceOpen = 0;
   private inflight = 0;
   private idle: (() => void) | undefined;
@@ -272,11 +270,7 @@ export class LevelBackend implements StoreBackend {
       this.readSinceOpen = 0;
       // Not awaited: this read is done; the next operation waits for the reopen. A failed reopen leaves the
       // store closed, so the next operation fails and the buffer's own recovery reopens it.
-      this.pause(async () => {
-        this.tableReleases++;
-        await this.db.close();
-        this.db = await LevelBackend.openWhenFree(this.location, RELEASE_LOCK_WAIT_MS);
-      }).catch(() => undefined);
+      this.reopenStore(RELEASE_LOCK_WAIT_MS).catch(() => undefined);
     }
     return out;
   }
@@ -304,10 +298,16 @@ export class LevelBackend implements StoreBackend {
     }
   }
 
-  async reopen(): Promise<void> {
-    await this.pause(async () => {
+  /** After a failed write: LevelDB refuses writes until reopened. A lock held elsewhere fails at once. */
+  reopen(): Promise<void> {
+    return this.reopenStore(0);
+  }
+
+  /** Closes and reopens the store between operations (see `pause`), waiting up to `lockWaitMs` for its lock. */
+  private reopenStore(lockWaitMs: number): Promise<void> {
+    return this.pause(async () => {
       await this.db.close().catch(() => undefined);
-      this.db = await LevelBackend.openDb(this.location, false);
+      this.db = await LevelBackend.openWhenFree(this.location, lockWaitMs);
     });
   }
 

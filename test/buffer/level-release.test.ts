@@ -127,7 +127,7 @@ t.test("the release's reopen waits for a lock another process took meanwhile", a
        const db = new ClassicLevel(process.argv[1]);
        db.open().then(() => {
          console.log('locked');
-         process.stdin.once('data', async () => { await db.close(); console.log('released'); process.exit(0); });
+         process.stdin.once('data', async () => { await db.close(); process.exit(0); });
        });`,
       p,
     ],

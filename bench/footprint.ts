@@ -52,13 +52,16 @@ const backlog = arg('backlog', 0);
  * Loaded into the agent with --import: samples process.memoryUsage() every 250 ms and writes the latest and the
  * peak of each field to a file (temp file + rename, so the bench never reads half a file), so the bench can
  * split RSS into V8 heap, external/ArrayBuffers and the rest (native: LevelDB, aws-crt, OpenSSL, code). It only
- * reads counters; the agent itself is unchanged.
+ * reads counters; the agent itself is unchanged. It writes when a peak rose, else every 5 s: a write every
+ * 250 ms was 16 % of the agent's CPU time in steady state (a --cpu-prof profile), counted as the agent's.
  */
 const MEM_PROBE =
   'data:text/javascript,' +
   encodeURIComponent(
     `import{writeFileSync,renameSync}from'node:fs';const f=process.env.METERLINK_MEM_PROBE;const peak={};` +
-      `setInterval(()=>{const m=process.memoryUsage();for(const k in m)peak[k]=Math.max(peak[k]??0,m[k]);` +
+      `let last=0;setInterval(()=>{const m=process.memoryUsage();let rose=false;` +
+      `for(const k in m)if(m[k]>(peak[k]??0)){peak[k]=m[k];rose=true}` +
+      `if(!rose&&Date.now()-last<5000)return;last=Date.now();` +
       `try{writeFileSync(f+'.tmp',JSON.stringify({now:m,peak}));renameSync(f+'.tmp',f)}catch{}},250).unref();`,
   );
 interface MemProbe {
@@ -90,6 +93,8 @@ process.argv.forEach((a, i) => {
 });
 /** `--bin FILE`: another build of the CLI to measure (e.g. tsc's per-module `dist/agent/bin.js`, against the bundle). */
 const binArg = argText('bin');
+/** `--node-flags "..."`: V8/node flags on node's command line, before the agent's script (flags NODE_OPTIONS refuses). */
+const nodeFlags = (argText('node-flags') ?? '').split(' ').filter(Boolean);
 
 function slopeKiBPerHour(samples: ProcSample[]): number {
   const n = samples.length;
@@ -217,7 +222,7 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
     console.log(
       `agent environment from systemd/meterlink.service: ${unitEnv ? JSON.stringify(agentEnv) : 'not applied (--no-unit-env)'}; MemoryMax=${unit.memoryMax ?? '-'} MemoryHigh=${unit.memoryHigh ?? '-'}`,
     );
-    const agent = spawn(process.execPath, ['--import', MEM_PROBE, bin, 'run', '--config', config], {
+    const agent = spawn(process.execPath, [...nodeFlags, '--import', MEM_PROBE, bin, 'run', '--config', config], {
       stdio: ['ignore', 'ignore', 'inherit'],
       env: {
         ...process.env,
@@ -309,7 +314,12 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
     const cg = cgroup ? await cgroup.usage() : undefined;
     const killed = agent.exitCode !== null || agent.signalCode !== null;
     const baseFig = summarise(b, Math.min(durationMs, 60_000));
-    agent.kill('SIGTERM');
+    // Stop it as systemd would and let it finish (a `--node-flags --cpu-prof` profile is written at exit).
+    if (!killed) {
+      const exited = new Promise((res) => agent.once('exit', res));
+      agent.kill('SIGTERM');
+      await Promise.race([exited, delay(10_000)]);
+    }
 
     const rows = [
       ['', 'meterlink run', 'idle node (baseline)'],

@@ -104,6 +104,8 @@ interface InFlight {
   done: Promise<void>;
 }
 
+/** A batch whose payload takes more than this share of its budget is full: sent without waiting. */
+const FULL = 0.9;
 const MQTT_NOT_AUTHORIZED = 0x87;
 const MQTT_PAYLOAD_FORMAT_INVALID = 0x99;
 const MQTT_QUOTA_EXCEEDED = 0x97;
@@ -137,6 +139,10 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
   let consecutiveErrors = 0;
   let pausedUntil: number | undefined;
   const inFlight: InFlight[] = [];
+  /** Payload bytes per sample of the last batch encoded (headers included, so an overestimate for a big one). */
+  let bytesPerSample: number | undefined;
+  /** While a live batch waits to fill: how many more appended samples wake the loop (see `waitLive`). */
+  let liveWaitFor: number | undefined;
   const stats: PublisherStats = {
     batchesAcked: 0,
     samplesAcked: 0,
@@ -167,6 +173,25 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
       };
     });
   const onConnected = () => poke();
+  /** A sample was appended: wake the loop, unless a live batch is waiting and this one cannot fill it yet. */
+  const notify = () => {
+    if (liveWaitFor !== undefined && --liveWaitFor > 0) return;
+    poke();
+  };
+  /**
+   * Appended samples a live batch of `have` samples can take before it might be full: half the room the last
+   * batch's bytes per sample gives, so an estimate off by 2× still wakes the loop before the batch is full.
+   * Without this every appended sample re-read and re-signed everything pending: at 3 meters × 1 Hz and a 60-s
+   * maxDelay, 180 encodes (deflate + ECDSA) per batch instead of one.
+   */
+  const roomFor = (have: number, budget: number): number =>
+    Math.floor(((budget * FULL) / (bytesPerSample ?? budget) - have) / 2);
+  /** Sleeps until the live batch's deadline, or until `room` more samples are appended, or any other wake-up. */
+  const waitLive = async (ms: number, room: number) => {
+    liveWaitFor = Math.max(1, room);
+    await sleep(ms);
+    liveWaitFor = undefined;
+  };
 
   const settleAckWaiters = () => {
     for (let i = ackWaiters.length - 1; i >= 0; i--) {
@@ -297,6 +322,17 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
         : maxBytesCap;
       const budget =
         splitFrom !== undefined && (samples[0]?.seq ?? 0) <= splitFrom ? Math.min(splitBytes, cap) : cap;
+      // Live data (the read was not cut short) whose oldest sample has waited less than maxDelay: once a batch
+      // has been encoded (bytes per sample known), encode only when it might fill a batch; until then wait for
+      // the deadline or for more samples.
+      oldestUnsentSeenAt ??= now();
+      const first = samples[0] as S;
+      const waitedMs = Math.max(now() - first.ts, now() - oldestUnsentSeenAt);
+      const live = samples.length < want && waitedMs < maxDelayMs;
+      if (live && bytesPerSample !== undefined && roomFor(samples.length, budget) > 0) {
+        await waitLive(maxDelayMs - waitedMs, roomFor(samples.length, budget));
+        continue;
+      }
       const { payload, count } = await opts.encode(samples, budget);
       if (count === 0) {
         // One sample alone does not fit: it can never be sent. Say so loudly and drop it, rather than block
@@ -311,16 +347,12 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
         cursor = s.seq;
         continue;
       }
-      const full = count < samples.length || payload.length > budget * 0.9;
-      if (!full) {
+      bytesPerSample = payload.length / count;
+      const full = count < samples.length || payload.length > budget * FULL;
+      if (!full && waitedMs < maxDelayMs) {
         // Live data: wait for more samples until the oldest unsent one has waited maxDelay.
-        const first = samples[0] as S;
-        oldestUnsentSeenAt ??= now();
-        const waitedMs = Math.max(now() - first.ts, now() - oldestUnsentSeenAt);
-        if (waitedMs < maxDelayMs) {
-          await sleep(maxDelayMs - waitedMs);
-          continue;
-        }
+        await waitLive(maxDelayMs - waitedMs, roomFor(count, budget));
+        continue;
       }
       oldestUnsentSeenAt = undefined;
       nextRead = count < samples.length ? Math.ceil(count * 1.25) + 64 : count * 2;
@@ -356,7 +388,7 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
       opts.connection.on('connected', onConnected);
       loopDone = loop();
     },
-    notify: poke,
+    notify,
     async stop(deadlineMs = 5_000) {
       running = false;
       opts.connection.off('connected', onConnected);

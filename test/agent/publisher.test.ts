@@ -360,6 +360,71 @@ await t.test(
   },
 );
 
+await t.test(
+  'live samples: a batch is encoded when it may be full or at its deadline, not on every appended sample',
+  async (t) => {
+    const broker = await startMosquitto(t);
+    const sub = await subscriber(t, broker, TOPIC);
+    const dev = await broker.deviceCert(THING);
+    const conn = connection(t, broker, dev);
+    // Samples stamped now, appended one by one as a meter's readings are, each followed by notify().
+    const rows = new Map<number, Sample>();
+    let reads = 0;
+    let encodes = 0;
+    const source: BatchSource = {
+      async readOldest({ afterSeq, maxCount }) {
+        reads++;
+        return [...rows.values()].filter((s) => s.seq > afterSeq).slice(0, maxCount);
+      },
+      async ack(from, to) {
+        for (let s = from; s <= to; s++) rows.delete(s);
+      },
+    };
+    const encode = testEncoder();
+    const pub = createBatchPublisher({
+      source,
+      connection: strict(conn),
+      encode: (samples, maxBytes) => {
+        encodes++;
+        return encode(samples, maxBytes);
+      },
+      topic: TOPIC,
+      // 4000 B = 100 samples of 40 B; a batch is full past 90 %. The deadline is far: only fullness sends.
+      maxBytes: 4000,
+      maxDelayMs: 3_600_000,
+    });
+    conn.start();
+    await waitFor(() => conn.connected, { what: 'connected' });
+    pub.start();
+    t.teardown(() => pub.stop(100));
+    const N = 300;
+    for (let seq = 1; seq <= N; seq++) {
+      const power: Sample['values'][string] = { type: 'int', mantissa: seq, exponent: 0 };
+      rows.set(seq, { seq, meter: 'main', ts: Date.now(), flags: 0, values: { power_w: power } });
+      pub.notify();
+      // Let the loop run between two readings, as it does between two polls.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await waitFor(() => pub.stats().samplesAcked >= 273, { what: 'three full batches acknowledged' });
+    await waitFor(() => sub.received.flatMap((m) => decodeTest(m.payload)).length >= 273, {
+      what: 'three batches at the subscriber',
+    });
+    t.same(
+      sub.received.flatMap((m) => decodeTest(m.payload)),
+      Array.from({ length: 273 }, (_, i) => i + 1),
+      'every sample once, in order',
+    );
+    t.same(
+      sub.received.map((m) => decodeTest(m.payload).length),
+      [91, 91, 91],
+      'each batch was sent as soon as it was over 90 % of its budget (91 × 40 B > 3600 B)',
+    );
+    t.ok(encodes <= 20, `${encodes} encodes for 3 batches of 91 samples (one per appended sample: 273)`);
+    t.ok(reads <= 60, `${reads} buffer reads for ${N} appended samples`);
+    t.equal(pub.stats().samplesAcked, 273, 'the 27 left wait for their deadline (an hour)');
+  },
+);
+
 await t.test('Basic Ingest topics ($aws/rules/...) work through the same publisher', async (t) => {
   const broker = await startMosquitto(t);
   const topic = `$aws/rules/meterlink_ingest/meterlink/v1/${THING}/batch`;

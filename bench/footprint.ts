@@ -18,6 +18,10 @@
  * `--env NAME=VALUE` (repeatable) adds to the agent's environment (e.g. a malloc tunable measured before the
  * unit takes it).
  *
+ * `--node-flags "..."` puts flags on node's command line before the agent's script, for V8 flags NODE_OPTIONS
+ * refuses (`--lite-mode`, `--no-opt`, `--cpu-prof --cpu-prof-dir=DIR`: the agent is stopped with SIGTERM and
+ * waited for, so a profile is written).
+ *
  * `--bin FILE` measures another build of the CLI than the installed bundle (dist/bundle/meterlink.js), e.g.
  * tsc's per-module output `dist/agent/bin.js`, to compare the two in the same conditions.
  *

@@ -50,10 +50,16 @@ function rangeKeyword(
   };
 }
 
-let compiled: ValidateFunction | undefined;
+/**
+ * The compiled validator, held weakly: a config is loaded once at start-up, and Ajv with the code it generated
+ * for the schema is then garbage the daemon need not carry for months (issue 12). Loads close together (tests,
+ * `config check` of several files) still share one compile while it is alive.
+ */
+let compiled: WeakRef<ValidateFunction> | undefined;
 
 function validator(): ValidateFunction {
-  if (compiled) return compiled;
+  const alive = compiled?.deref();
+  if (alive) return alive;
   const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
   // `errorMessage` is what VS Code's YAML/JSON support shows for a failed pattern; here an annotation.
   ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
@@ -61,8 +67,9 @@ function validator(): ValidateFunction {
     rangeKeyword('x-duration', (v) => (typeof v === 'string' ? parseDuration(v) : undefined), formatDuration),
   );
   ajv.addKeyword(rangeKeyword('x-size', parseSize, formatSize));
-  compiled = ajv.compile(ConfigSchema);
-  return compiled;
+  const validate = ajv.compile(ConfigSchema);
+  compiled = new WeakRef(validate);
+  return validate;
 }
 
 /** Every problem Ajv finds in `raw`, as person-readable problems (empty when the config is valid). */

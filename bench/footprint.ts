@@ -226,15 +226,19 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
     console.log(
       `agent environment from systemd/meterlink.service: ${unitEnv ? JSON.stringify(agentEnv) : 'not applied (--no-unit-env)'}; MemoryMax=${unit.memoryMax ?? '-'} MemoryHigh=${unit.memoryHigh ?? '-'}`,
     );
-    const agent = spawn(process.execPath, [...nodeFlags, '--import', MEM_PROBE, bin, 'run', '--config', config], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: {
-        ...process.env,
-        ...agentEnv,
-        NODE_OPTIONS: agentEnv.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '',
-        METERLINK_MEM_PROBE: probeFile,
+    const agent = spawn(
+      process.execPath,
+      [...nodeFlags, '--import', MEM_PROBE, bin, 'run', '--config', config],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: {
+          ...process.env,
+          ...agentEnv,
+          NODE_OPTIONS: agentEnv.NODE_OPTIONS ?? process.env.NODE_OPTIONS ?? '',
+          METERLINK_MEM_PROBE: probeFile,
+        },
       },
-    });
+    );
     cleanups.push(async () => agent.kill('SIGKILL'));
     // The unit's MemoryMax= as a hard limit: in a memory cgroup when one can be made here (the kernel then
     // OOM-kills the agent exactly as systemd's would), and always a watchdog polling /proc every 100 ms that

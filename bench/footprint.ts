@@ -326,7 +326,7 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
     if (!killed) {
       const exited = new Promise((res) => agent.once('exit', res));
       agent.kill('SIGTERM');
-      await Promise.race([exited, delay(10_000)]);
+      await Promise.race([exited, delay(10_000, undefined, { ref: false })]);
     }
 
     const rows = [

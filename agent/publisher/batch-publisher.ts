@@ -184,8 +184,8 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
    * Without this every appended sample re-read and re-signed everything pending: at 3 meters × 1 Hz and a 60-s
    * maxDelay, 180 encodes (deflate + ECDSA) per batch instead of one.
    */
-  const roomFor = (have: number, budget: number): number =>
-    Math.floor(((budget * FULL) / (bytesPerSample ?? budget) - have) / 2);
+  const roomFor = (have: number, budget: number, perSample: number): number =>
+    Math.floor(((budget * FULL) / perSample - have) / 2);
   /** Sleeps until the live batch's deadline, or until `room` more samples are appended, or any other wake-up. */
   const waitLive = async (ms: number, room: number) => {
     liveWaitFor = Math.max(1, room);
@@ -329,8 +329,9 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
       const first = samples[0] as S;
       const waitedMs = Math.max(now() - first.ts, now() - oldestUnsentSeenAt);
       const live = samples.length < want && waitedMs < maxDelayMs;
-      if (live && bytesPerSample !== undefined && roomFor(samples.length, budget) > 0) {
-        await waitLive(maxDelayMs - waitedMs, roomFor(samples.length, budget));
+      const room = live && bytesPerSample !== undefined ? roomFor(samples.length, budget, bytesPerSample) : 0;
+      if (room > 0) {
+        await waitLive(maxDelayMs - waitedMs, room);
         continue;
       }
       const { payload, count } = await opts.encode(samples, budget);
@@ -347,11 +348,12 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
         cursor = s.seq;
         continue;
       }
-      bytesPerSample = payload.length / count;
+      const perSample = payload.length / count;
+      bytesPerSample = perSample;
       const full = count < samples.length || payload.length > budget * FULL;
       if (!full && waitedMs < maxDelayMs) {
         // Live data: wait for more samples until the oldest unsent one has waited maxDelay.
-        await waitLive(maxDelayMs - waitedMs, roomFor(count, budget));
+        await waitLive(maxDelayMs - waitedMs, roomFor(count, budget, perSample));
         continue;
       }
       oldestUnsentSeenAt = undefined;

@@ -306,9 +306,9 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
     publisher?.notify();
     checkCounters(m, reading);
     m.status.lastTs = stamp.ts;
-    m.status.lastValues = Object.fromEntries(
-      Object.entries(reading.values).map(([k, v]) => [k, valueToNumber(v)]),
-    );
+    const last: Record<string, number> = {};
+    for (const name in reading.values) last[name] = valueToNumber(reading.values[name]!);
+    m.status.lastValues = last;
   };
   const checkCounters = (m: MeterState, reading: MeterReading) => {
     if (reading.serial !== undefined) {
@@ -322,9 +322,9 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       }
       m.serial = reading.serial;
     }
-    for (const [name, v] of Object.entries(reading.values)) {
+    for (const name in reading.values) {
       if (channelByName(name)?.kind !== 'counter') continue;
-      const now = valueToNumber(v);
+      const now = valueToNumber(reading.values[name]!);
       const before = m.counters.get(name);
       if (before !== undefined && now < before) {
         emitEvent('counter_reset', 'warning', `meter ${m.cfg.id}: ${name} went from ${before} to ${now}`, {

@@ -34,11 +34,17 @@ export type Decoded =
   | { readonly ok: true; readonly value: Value }
   | { readonly ok: false; readonly why: 'sentinel' | 'nan' | 'range' | 'unsafe'; readonly raw: string };
 
-/** Decodes one register from its wire bytes (2 × words bytes). */
+/**
+ * Decodes one register from its wire bytes (2 × words bytes). Every register of every poll passes here, so a
+ * good value costs only its `Value`: ABCD bytes are read in place, the hex text is made only when needed.
+ */
 export function decodeRegister(reg: RegisterDef, wire: Buffer): Decoded {
-  const be = reorder(wire, reg.wordOrder ?? 'ABCD');
-  const raw = be.toString('hex').toUpperCase();
-  if (reg.sentinels?.includes(raw)) return { ok: false, why: 'sentinel', raw };
+  const order = reg.wordOrder ?? 'ABCD';
+  const be = order === 'ABCD' ? wire : reorder(wire, order);
+  if (reg.sentinels && reg.sentinels.length > 0) {
+    const raw = hexOf(be);
+    if (reg.sentinels.includes(raw)) return { ok: false, why: 'sentinel', raw };
+  }
   const exponent = (reg.scale ?? 0) + (unitExponent(reg.channel, reg.unit) ?? 0);
   let value: Value;
   switch (reg.type) {
@@ -58,27 +64,31 @@ export function decodeRegister(reg: RegisterDef, wire: Buffer): Decoded {
     case 'uint64': {
       const big = reg.type === 'int64' ? be.readBigInt64BE(0) : be.readBigUInt64BE(0);
       if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER))
-        return { ok: false, why: 'unsafe', raw };
+        return { ok: false, why: 'unsafe', raw: hexOf(be) };
       value = intValue(Number(big), exponent);
       break;
     }
     case 'float32': {
       const f = be.readFloatBE(0);
-      if (!Number.isFinite(f)) return { ok: false, why: 'nan', raw };
+      if (!Number.isFinite(f)) return { ok: false, why: 'nan', raw: hexOf(be) };
       value = f32Value(f, exponent);
       break;
     }
     case 'float64': {
       const f = be.readDoubleBE(0);
-      if (!Number.isFinite(f)) return { ok: false, why: 'nan', raw };
+      if (!Number.isFinite(f)) return { ok: false, why: 'nan', raw: hexOf(be) };
       value = f64Value(f, exponent);
       break;
     }
   }
-  const [lo, hi] = plausibleRange(reg);
+  const range = plausibleRange(reg);
   const n = valueOf(value);
-  if (n < lo || n > hi) return { ok: false, why: 'range', raw };
+  if (n < range[0] || n > range[1]) return { ok: false, why: 'range', raw: hexOf(be) };
   return { ok: true, value };
+}
+
+function hexOf(bytes: Buffer): string {
+  return bytes.toString('hex').toUpperCase();
 }
 
 function valueOf(v: Value): number {

@@ -129,11 +129,14 @@ const defaultRanges: Partial<Record<Unit, readonly [number, number]>> = {
   '1': [-1.001, 1.001],
 };
 
+const anyNumber: readonly [number, number] = [-Infinity, Infinity];
+
 /** Plausible range of a register's value in its channel's canonical unit. */
 export function plausibleRange(reg: RegisterDef): readonly [number, number] {
   const unit = channelByName(reg.channel)?.unit;
-  const [lo, hi] = (unit && defaultRanges[unit]) ?? [-Infinity, Infinity];
-  return [reg.min ?? lo, reg.max ?? hi];
+  const range = (unit && defaultRanges[unit]) ?? anyNumber;
+  // Shared, not copied, unless the register narrows it: checked for every register of every poll.
+  return reg.min === undefined && reg.max === undefined ? range : [reg.min ?? range[0], reg.max ?? range[1]];
 }
 
 const registerTypes = new Set(Object.keys(registerWords));

@@ -252,17 +252,34 @@ t.test('NaN, sentinels, implausible and unsafe values are flagged, never numbers
     type: 'float32',
     unit: 'V',
   };
-  t.match(decodeRegister(f, Buffer.from('7fc00000', 'hex')), { ok: false, why: 'nan' });
-  t.match(decodeRegister({ ...f, type: 'float64' }, Buffer.from('7ff0000000000000', 'hex')), {
+  // `raw` is the value's bytes in big-endian (ABCD) order as hex, whatever the register's word order.
+  t.same(decodeRegister(f, Buffer.from('7fc00000', 'hex')), { ok: false, why: 'nan', raw: '7FC00000' });
+  t.same(decodeRegister({ ...f, type: 'float64' }, Buffer.from('7ff0000000000000', 'hex')), {
     ok: false,
     why: 'nan',
+    raw: '7FF0000000000000',
   });
+  const wire = Buffer.from('0000ffc0', 'hex');
+  t.same(decodeRegister({ ...f, wordOrder: 'CDAB', sentinels: ['FFC00000'] }, wire), {
+    ok: false,
+    why: 'sentinel',
+    raw: 'FFC00000',
+  });
+  t.equal(wire.toString('hex'), '0000ffc0', 'the wire bytes are left as read');
+  t.same(
+    decodeRegister({ ...f, sentinels: ['FFC00000'] }, Buffer.from('43660000', 'hex')),
+    {
+      ok: true,
+      value: { type: 'f32', mantissa: 230, exponent: 0 },
+    },
+    'a value that is no sentinel decodes',
+  );
   t.match(decodeRegister({ ...f, sentinels: ['FFC00000'] }, Buffer.from('ffc00000', 'hex')), {
     ok: false,
     why: 'sentinel',
     raw: 'FFC00000',
   });
-  t.match(decodeRegister(f, encodeRegister(f, 5000)), { ok: false, why: 'range' });
+  t.same(decodeRegister(f, encodeRegister(f, 5000)), { ok: false, why: 'range', raw: '459C4000' });
   t.match(decodeRegister({ ...f, max: 250 }, encodeRegister(f, 260)), { ok: false, why: 'range' });
   const big: RegisterDef = {
     channel: 'energy_import_kwh',
@@ -271,5 +288,9 @@ t.test('NaN, sentinels, implausible and unsafe values are flagged, never numbers
     type: 'uint64',
     unit: 'Wh',
   };
-  t.match(decodeRegister(big, Buffer.from('0100000000000000', 'hex')), { ok: false, why: 'unsafe' });
+  t.same(decodeRegister(big, Buffer.from('0100000000000000', 'hex')), {
+    ok: false,
+    why: 'unsafe',
+    raw: '0100000000000000',
+  });
 });

@@ -7,7 +7,8 @@
  *   npm run bench:export -- --samples 1000000
  *
  * The command runs with the memory settings of systemd/meterlink.service, as the installed /usr/bin/meterlink
- * wrapper gives them (`--no-unit-env`: without). `--node-options "..."` replaces only NODE_OPTIONS.
+ * wrapper gives them (`--no-unit-env`: without): the unit's environment and its METERLINK_NODE_FLAGS on node's
+ * command line. `--node-options "..."` replaces only NODE_OPTIONS, `--node-flags "..."` only those flags.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -40,11 +41,12 @@ async function main() {
     const baseline = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     // As installed, /usr/bin/meterlink runs every command with the unit's memory settings (systemd/install.sh).
     const unit = argv.includes('--no-unit-env')
-      ? { env: {} as Record<string, string> }
+      ? { env: {} as Record<string, string>, nodeFlags: [] as string[] }
       : await unitMemorySettings(join(root, 'systemd/meterlink.service'));
     const nodeOptions = opt('node-options') ?? unit.env.NODE_OPTIONS;
+    const nodeFlags = opt('node-flags')?.split(/\s+/).filter(Boolean) ?? unit.nodeFlags;
     const started = Date.now();
-    const cli = spawn(process.execPath, [bin, 'buffer', 'export', '--path', path], {
+    const cli = spawn(process.execPath, [...nodeFlags, bin, 'buffer', 'export', '--path', path], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, ...unit.env, NODE_OPTIONS: nodeOptions ?? '' },
     });
@@ -68,7 +70,7 @@ async function main() {
     const basePeak = (await procSample(baseline.pid as number).catch(() => undefined))?.rssKiB ?? 0;
     baseline.kill('SIGKILL');
     console.log(
-      `meterlink buffer export: ${lines} lines, ${(bytes / 1024 ** 2).toFixed(0)} MiB of JSON in ${seconds.toFixed(1)} s; peak RSS ${mib(peak.rssKiB)} MiB = anon ${mib(peak.anonKiB)} + file-backed ${mib(peak.fileKiB)} (peaks per part; idle node: ${mib(basePeak)} MiB)${nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ''}`,
+      `meterlink buffer export: ${lines} lines, ${(bytes / 1024 ** 2).toFixed(0)} MiB of JSON in ${seconds.toFixed(1)} s; peak RSS ${mib(peak.rssKiB)} MiB = anon ${mib(peak.anonKiB)} + file-backed ${mib(peak.fileKiB)} (peaks per part; idle node: ${mib(basePeak)} MiB)${nodeOptions ? `, NODE_OPTIONS=${nodeOptions}` : ''}${nodeFlags.length ? `, node flags ${nodeFlags.join(' ')}` : ''}`,
     );
     const ok = code === 0 && lines === samples;
     console.log(
@@ -84,6 +86,7 @@ async function main() {
           peakFileMiB: mib(peak.fileKiB),
           baselineIdleNodeRssMiB: mib(basePeak),
           nodeOptions: nodeOptions ?? null,
+          nodeFlags,
           ok,
         }),
     );

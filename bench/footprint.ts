@@ -18,9 +18,10 @@
  * `--env NAME=VALUE` (repeatable) adds to the agent's environment (e.g. a malloc tunable measured before the
  * unit takes it).
  *
- * `--node-flags "..."` puts flags on node's command line before the agent's script, for V8 flags NODE_OPTIONS
- * refuses (`--lite-mode`, `--no-opt`, `--cpu-prof --cpu-prof-dir=DIR`: the agent is stopped with SIGTERM and
- * waited for, so a profile is written).
+ * The agent runs as /usr/bin/meterlink runs it on the box (systemd/install.sh): with the unit's environment and
+ * its METERLINK_NODE_FLAGS on node's command line (V8 flags NODE_OPTIONS refuses, e.g. `--optimize-for-size`).
+ * `--node-flags "..."` replaces those flags (`--node-flags ""`: none; `--lite-mode`, `--no-opt`, `--cpu-prof
+ * --cpu-prof-dir=DIR`: the agent is stopped with SIGTERM and waited for, so a profile is written).
  *
  * `--bin FILE` measures another build of the CLI than the installed bundle (dist/bundle/meterlink.js), e.g.
  * tsc's per-module output `dist/agent/bin.js`, to compare the two in the same conditions.
@@ -97,8 +98,8 @@ process.argv.forEach((a, i) => {
 });
 /** `--bin FILE`: another build of the CLI to measure (e.g. tsc's per-module `dist/agent/bin.js`, against the bundle). */
 const binArg = argText('bin');
-/** `--node-flags "..."`: V8/node flags on node's command line, before the agent's script (flags NODE_OPTIONS refuses). */
-const nodeFlags = (argText('node-flags') ?? '').split(' ').filter(Boolean);
+/** `--node-flags "..."`: replaces the unit's METERLINK_NODE_FLAGS, node's flags before the agent's script. */
+const nodeFlagsArg = argText('node-flags')?.split(/\s+/).filter(Boolean);
 
 function slopeKiBPerHour(samples: ProcSample[]): number {
   const n = samples.length;
@@ -223,8 +224,9 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
     const agentEnv: Record<string, string> = unitEnv ? { ...unit.env } : {};
     if (nodeOptionsArg !== undefined) agentEnv.NODE_OPTIONS = nodeOptionsArg;
     Object.assign(agentEnv, extraEnv);
+    const nodeFlags = nodeFlagsArg ?? (unitEnv ? unit.nodeFlags : []);
     console.log(
-      `agent environment from systemd/meterlink.service: ${unitEnv ? JSON.stringify(agentEnv) : 'not applied (--no-unit-env)'}; MemoryMax=${unit.memoryMax ?? '-'} MemoryHigh=${unit.memoryHigh ?? '-'}`,
+      `agent environment from systemd/meterlink.service: ${unitEnv ? JSON.stringify(agentEnv) : 'not applied (--no-unit-env)'}; node flags: ${nodeFlags.join(' ') || '-'}; MemoryMax=${unit.memoryMax ?? '-'} MemoryHigh=${unit.memoryHigh ?? '-'}`,
     );
     const agent = spawn(
       process.execPath,
@@ -368,6 +370,7 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
           baselineIdleNode: baseFig,
           memory,
           unitEnv: unitEnv ? agentEnv : null,
+          nodeFlags,
           limitMiB: limit ? mib(limit) : null,
           limitCrossed: limitCrossedKiB !== undefined,
           cgroup: cg ? { peakMiB: mib(cg.peak), oomKills: cg.oomKills } : null,

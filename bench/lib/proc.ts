@@ -35,7 +35,9 @@ export const mib = (kib: number): number => +(kib / 1024).toFixed(1);
 
 /**
  * The memory settings of systemd/meterlink.service, so the bench runs the agent as the box does: its
- * `Environment=` lines (NODE_OPTIONS heap limits, MALLOC_ARENA_MAX) and `MemoryMax=`/`MemoryHigh=` (bytes).
+ * `Environment=` lines (NODE_OPTIONS heap limits, MALLOC_ARENA_MAX), `MemoryMax=`/`MemoryHigh=` (bytes), and
+ * `nodeFlags`: METERLINK_NODE_FLAGS split into words, the V8 flags /usr/bin/meterlink puts on node's command
+ * line (flags NODE_OPTIONS refuses; systemd/install.sh). A bench spawning node itself must pass them.
  */
 export async function unitMemorySettings(unitFile: string) {
   const text = await readFile(unitFile, 'utf8');
@@ -50,5 +52,6 @@ export async function unitMemorySettings(unitFile: string) {
     if (!m) return undefined;
     return Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
   };
-  return { env, memoryMax: size('MemoryMax'), memoryHigh: size('MemoryHigh') };
+  const nodeFlags = (env.METERLINK_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  return { env, nodeFlags, memoryMax: size('MemoryMax'), memoryHigh: size('MemoryHigh') };
 }

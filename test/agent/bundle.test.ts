@@ -17,15 +17,15 @@ import { repoRoot } from '../harness/cli.js';
 import { spawnLogged } from '../harness/process.js';
 import { AGENT_START_MS, GiveUp, waitFor } from '../harness/wait.js';
 import { startRig } from '../e2e/helpers.js';
+import { unitMemorySettings } from '../../bench/lib/proc.js';
 
 const execFileP = promisify(execFile);
-// The unit's memory settings, as the installed wrapper passes them; and none of tap's loaders: the bundle is
-// plain JavaScript run by plain node.
-const env = {
-  ...process.env,
-  NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=2',
-  MALLOC_ARENA_MAX: '2',
-};
+// The unit's memory settings, as the installed wrapper passes them (its environment, and its
+// METERLINK_NODE_FLAGS on node's command line); and none of tap's loaders: the bundle is plain JavaScript run
+// by plain node.
+const unit = await unitMemorySettings(join(repoRoot, 'systemd/meterlink.service'));
+const env = { ...process.env, NODE_OPTIONS: '', ...unit.env };
+const nodeFlags = unit.nodeFlags;
 const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
   version: string;
   bin: { meterlink: string };
@@ -40,7 +40,7 @@ const built = await execFileP(process.execPath, [join(repoRoot, 'scripts/bundle.
 const bin = join(dir, 'meterlink.js');
 const cli = async (args: string[]) => {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { env });
+    const { stdout, stderr } = await execFileP(process.execPath, [...nodeFlags, bin, ...args], { env });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -93,10 +93,14 @@ await t.test(
         `import{createRequire}from'node:module';import{writeFileSync}from'node:fs';const r=createRequire(${JSON.stringify(bin)});` +
           `process.on('exit',()=>writeFileSync(${JSON.stringify(loaded)},JSON.stringify(Object.keys(r.cache))));`,
       );
-    const agent = spawnLogged(process.execPath, ['--import', probe, bin, 'run', '--config', rig.configFile], {
-      cwd: rig.dir,
-      env,
-    });
+    const agent = spawnLogged(
+      process.execPath,
+      [...nodeFlags, '--import', probe, bin, 'run', '--config', rig.configFile],
+      {
+        cwd: rig.dir,
+        env,
+      },
+    );
     t.teardown(() => agent.kill('SIGKILL'));
     await waitFor(
       () => {

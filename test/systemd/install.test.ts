@@ -74,7 +74,7 @@ async function makeSource(t: Test): Promise<string> {
   writeFileSync(
     join(src, 'dist/bundle/meterlink.js'),
     'console.log(JSON.stringify({ args: process.argv.slice(2), fd: process.env.METERLINK_NOTIFY_FD ?? null, ' +
-      'nodeOptions: process.env.NODE_OPTIONS, arenas: process.env.MALLOC_ARENA_MAX }));\n',
+      'nodeOptions: process.env.NODE_OPTIONS, arenas: process.env.MALLOC_ARENA_MAX, flags: process.execArgv }));\n',
   );
   writeFileSync(join(src, 'package.json'), '{"name":"meterlink","type":"module"}\n');
   writeFileSync(join(src, 'package-lock.json'), '{}\n');
@@ -154,7 +154,7 @@ t.test('install, idempotent, then uninstall keeping data, then purge', async (t)
   const wrapper = readFileSync(join(root, 'usr/bin/meterlink'), 'utf8');
   t.match(
     wrapper,
-    `exec /opt/meterlink/libexec/notify-exec ${process.execPath} /opt/meterlink/dist/bundle/meterlink.js "$@"`,
+    `exec /opt/meterlink/libexec/notify-exec ${process.execPath} $flags /opt/meterlink/dist/bundle/meterlink.js "$@"`,
   );
   const rooted = join(root, 'wrapper-in-root');
   writeFileSync(rooted, wrapper.replaceAll('/opt/meterlink', join(root, 'opt/meterlink')), { mode: 0o755 });
@@ -169,14 +169,27 @@ t.test('install, idempotent, then uninstall keeping data, then purge', async (t)
   const memory = {
     nodeOptions: unitNodeOptions,
     arenas: /^Environment=MALLOC_ARENA_MAX=(\d+)$/m.exec(unitFile)?.[1],
+    // the unit's METERLINK_NODE_FLAGS, as separate words on node's command line
+    flags: /^Environment="METERLINK_NODE_FLAGS=(.*)"$/m.exec(unitFile)?.[1]?.split(' '),
   };
   t.equal(memory.arenas, '2');
+  t.ok(memory.flags?.includes('--optimize-for-size'));
   t.same(JSON.parse(direct.stdout), { args: ['run', '--config', 'x y.yaml'], fd: null, ...memory });
   const own = await exec(rooted, ['buffer'], {
-    env: { PATH: process.env.PATH, NODE_OPTIONS: '--max-old-space-size=512', MALLOC_ARENA_MAX: '4' },
+    env: {
+      PATH: process.env.PATH,
+      NODE_OPTIONS: '--max-old-space-size=512',
+      MALLOC_ARENA_MAX: '4',
+      METERLINK_NODE_FLAGS: '--stack-size=900 --no-opt',
+    },
   });
-  const ownEnv = JSON.parse(own.stdout) as { nodeOptions: string; arenas: string };
+  const ownEnv = JSON.parse(own.stdout) as { nodeOptions: string; arenas: string; flags: string[] };
   t.match(ownEnv, { arenas: '4', nodeOptions: /--max-old-space-size=512/ }, "the caller's own settings win");
+  t.same(ownEnv.flags, ['--stack-size=900', '--no-opt'], "the caller's own node flags replace the unit's");
+  const none = await exec('env', ['-u', 'NODE_OPTIONS', rooted, 'read'], {
+    env: { PATH: process.env.PATH, METERLINK_NODE_FLAGS: '' },
+  });
+  t.same(JSON.parse(none.stdout).flags, [], 'METERLINK_NODE_FLAGS= (empty) turns them off');
   t.notMatch(ownEnv.nodeOptions, /max-semi-space-size/);
   const viaNotify = await exec('env', ['-u', 'NODE_OPTIONS', rooted, 'status'], {
     env: { PATH: process.env.PATH, NOTIFY_SOCKET: join(root, 'nope') },

@@ -94,4 +94,38 @@ t.test('memory: MemoryHigh < MemoryMax, and the Node heap limits fit well inside
   t.ok(oldSpace > 0 && semi > 0, 'old space and semi-space capped');
   t.ok((oldSpace + 3 * semi) * 1024 ** 2 <= high / 2, 'the heap is at most half of MemoryHigh');
   t.ok(env.includes('MALLOC_ARENA_MAX=2'), 'glibc malloc arenas capped');
+  // --v8-pool-size=1 in NODE_OPTIONS: the agent's process runs fewer threads (V8's workers: 1, not 4).
+  const threads = async (nodeOptions: string) =>
+    Number(
+      (
+        await run(
+          process.execPath,
+          ['-e', 'process.stdout.write(String(require("fs").readdirSync("/proc/self/task").length))'],
+          {
+            env: { ...process.env, NODE_OPTIONS: nodeOptions },
+          },
+        )
+      ).stdout,
+    );
+  const [withUnit, without] = [await threads(nodeOptions!.slice('NODE_OPTIONS='.length)), await threads('')];
+  t.equal(without - withUnit, 3, `V8 worker threads 4 → 1 (${without} → ${withUnit} threads)`);
+  // The V8 flags /usr/bin/meterlink puts on node's command line: this node must accept every one of them (a
+  // misspelt flag stops node before the agent starts: the unit would restart forever), and each is one
+  // NODE_OPTIONS refuses (else it belongs in NODE_OPTIONS, which commands run by hand inherit as well).
+  const flags = (env.find((v) => v.startsWith('METERLINK_NODE_FLAGS=')) ?? '').split('=').slice(1).join('=');
+  t.match(flags, /--optimize-for-size/, 'V8 grows its heap conservatively');
+  // (NODE_OPTIONS emptied: the test runner puts its own loader in it for every child.)
+  const accepted = await run(process.execPath, [...flags.split(/\s+/), '-e', 'process.stdout.write("ok")'], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  t.same([accepted.stdout, accepted.stderr], ['ok', ''], `node ${flags} starts clean`);
+  for (const flag of flags.split(/\s+/)) {
+    const refused = await run(process.execPath, ['-e', '0'], {
+      env: { ...process.env, NODE_OPTIONS: flag },
+    }).then(
+      () => '',
+      (err: { stderr?: string }) => err.stderr ?? '',
+    );
+    t.match(refused, /not allowed in NODE_OPTIONS/, `${flag} is refused in NODE_OPTIONS`);
+  }
 });

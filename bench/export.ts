@@ -18,7 +18,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { fillBacklog } from './lib/backlog.js';
 import { installedCli } from './lib/installed.js';
-import { mib, procSample, unitMemorySettings, type ProcSample } from './lib/proc.js';
+import { flagWords, mib, procSample, unitMemorySettings, type ProcSample } from './lib/proc.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const argv = process.argv;
@@ -44,7 +44,8 @@ async function main() {
       ? { env: {} as Record<string, string>, nodeFlags: [] as string[] }
       : await unitMemorySettings(join(root, 'systemd/meterlink.service'));
     const nodeOptions = opt('node-options') ?? unit.env.NODE_OPTIONS;
-    const nodeFlags = opt('node-flags')?.split(/\s+/).filter(Boolean) ?? unit.nodeFlags;
+    const flagsArg = opt('node-flags');
+    const nodeFlags = flagsArg === undefined ? unit.nodeFlags : flagWords(flagsArg);
     const started = Date.now();
     const cli = spawn(process.execPath, [...nodeFlags, bin, 'buffer', 'export', '--path', path], {
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -43,7 +43,7 @@ import { seedDemoHistory } from '../agent/dashboard/seed.js';
 import { startModbusSimulator } from '../drivers/index.js';
 import { fillBacklog } from './lib/backlog.js';
 import { installedCli } from './lib/installed.js';
-import { procSample, unitMemorySettings, type ProcSample } from './lib/proc.js';
+import { flagWords, procSample, unitMemorySettings, type ProcSample } from './lib/proc.js';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const arg = (name: string, dflt: number) => {
@@ -99,7 +99,8 @@ process.argv.forEach((a, i) => {
 /** `--bin FILE`: another build of the CLI to measure (e.g. tsc's per-module `dist/agent/bin.js`, against the bundle). */
 const binArg = argText('bin');
 /** `--node-flags "..."`: replaces the unit's METERLINK_NODE_FLAGS, node's flags before the agent's script. */
-const nodeFlagsArg = argText('node-flags')?.split(/\s+/).filter(Boolean);
+const nodeFlagsArgText = argText('node-flags');
+const nodeFlagsArg = nodeFlagsArgText === undefined ? undefined : flagWords(nodeFlagsArgText);
 
 function slopeKiBPerHour(samples: ProcSample[]): number {
   const n = samples.length;

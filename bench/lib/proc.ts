@@ -33,6 +33,9 @@ export async function procSample(pid: number): Promise<ProcSample> {
 
 export const mib = (kib: number): number => +(kib / 1024).toFixed(1);
 
+/** Node flags as the wrapper's unquoted `$flags` gives them to node: split at whitespace, empty words dropped. */
+export const flagWords = (text: string): string[] => text.split(/\s+/).filter(Boolean);
+
 /**
  * The memory settings of systemd/meterlink.service, so the bench runs the agent as the box does: its
  * `Environment=` lines (NODE_OPTIONS heap limits, MALLOC_ARENA_MAX), `MemoryMax=`/`MemoryHigh=` (bytes), and
@@ -52,6 +55,6 @@ export async function unitMemorySettings(unitFile: string) {
     if (!m) return undefined;
     return Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
   };
-  const nodeFlags = (env.METERLINK_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const nodeFlags = flagWords(env.METERLINK_NODE_FLAGS ?? '');
   return { env, nodeFlags, memoryMax: size('MemoryMax'), memoryHigh: size('MemoryHigh') };
 }

@@ -41,7 +41,7 @@ export type Decoded =
 export function decodeRegister(reg: RegisterDef, wire: Buffer): Decoded {
   const order = reg.wordOrder ?? 'ABCD';
   const be = order === 'ABCD' ? wire : reorder(wire, order);
-  if (reg.sentinels && reg.sentinels.length > 0) {
+  if (reg.sentinels?.length) {
     const raw = hexOf(be);
     if (reg.sentinels.includes(raw)) return { ok: false, why: 'sentinel', raw };
   }

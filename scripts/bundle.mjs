@@ -20,6 +20,10 @@
  * functions; `.map` files lie next to the chunks for `NODE_OPTIONS=--enable-source-maps` (off by default: a
  * loaded source map costs memory).
  *
+ * A second entry, `config-worker.js`, is the worker thread `meterlink run` checks its config in
+ * (agent/config/isolated.ts): the YAML parser and Ajv load there, in an isolate thrown away after the check,
+ * and never in the daemon's own heap.
+ *
  * Files found relative to the module's own URL (the config JSON schema, the dashboard's static files) are
  * copied next to the chunks, which all lie in OUTDIR, so `new URL('./x', import.meta.url)` finds them.
  */
@@ -45,7 +49,7 @@ const EXTERNAL = [
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
-  entryPoints: { meterlink: 'agent/bin.ts' },
+  entryPoints: { meterlink: 'agent/bin.ts', 'config-worker': 'agent/config/config-worker.ts' },
   outdir,
   bundle: true,
   splitting: true,

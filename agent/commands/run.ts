@@ -4,7 +4,8 @@
  */
 import pino from 'pino';
 import { CliError, ExitCode, type CommandModule } from '../cli.js';
-import { formatProblem, isConfigError, loadConfig } from '../config/index.js';
+import { formatProblem, isConfigError } from '../config/errors.js';
+import { loadConfigIsolated } from '../config/isolated.js';
 import { startAgent } from '../daemon/agent.js';
 import { isJournalStream, journalDestination } from '../runtime/journal.js';
 
@@ -25,7 +26,7 @@ export const runCommand: CommandModule = {
       .action(async (opts: { config: string }) => {
         let config;
         try {
-          config = await loadConfig(opts.config, { requireCloud: true });
+          config = await loadConfigIsolated(opts.config, { requireCloud: true });
         } catch (err) {
           if (isConfigError(err)) {
             for (const p of err.problems) io.err(`${formatProblem(p)}\n`);

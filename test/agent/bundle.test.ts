@@ -53,7 +53,12 @@ await t.test('the bundle: one entry, code-split chunks, its assets beside them',
   t.equal(pkg.bin.meterlink, './dist/bundle/meterlink.js', 'package.json bin is the bundle');
   const files = await readdir(dir);
   t.ok(files.filter((f) => f.endsWith('.js')).length > 5, 'commands are split into chunks');
-  for (const f of ['meterlink.schema.json', 'static/index.html', 'static/vendor/uPlot.iife.min.js'])
+  for (const f of [
+    'config-worker.js',
+    'meterlink.schema.json',
+    'static/index.html',
+    'static/vendor/uPlot.iife.min.js',
+  ])
     t.ok(existsSync(join(dir, f)), f);
   const entry = await readFile(bin, 'utf8');
   t.match(entry, /^#!\/usr\/bin\/env node\n/, 'executable entry keeps its shebang');
@@ -78,6 +83,11 @@ await t.test(
     const bad = await cli(['config', 'check', file]);
     t.equal(bad.code, 78, 'a bad config is a config error');
     t.match(bad.stdout + bad.stderr, /interval/);
+    // `run` checks its config in a worker thread, whose entry is a file of its own beside the chunks.
+    const run = await cli(['run', '--config', file]);
+    t.equal(run.code, 78, '`run` refuses a bad config, found by its worker thread');
+    t.match(run.stderr, new RegExp(`${file}:\\d+:\\d+ meters\\[0\\]\\.interval: `));
+    t.match(run.stderr, /not starting: .* has 2 problem/, 'the interval, and no cloud: section');
   },
 );
 

@@ -22,17 +22,23 @@ const META_VERSION = 1;
  * `maxOpenFiles` 74 is the least LevelDB accepts (64 tables + 10 other files; lower values are raised to it);
  * `maxFileSize` 1 MiB is the least it accepts for compaction outputs (default 2 MiB; smaller values are
  * raised to 1 MiB); and the memtable (`writeBufferSize`), whose size is that of the level-0 tables it is
- * flushed to, is 2 MiB instead of 4. The memtable (and the one being flushed) is malloc memory too.
- * Measured (bench:buffer with 120,000 appends; week drain of bench:footprint): 4 MiB wrote 161 B per sample
- * to disk; 2 MiB 167.5; 1 MiB 215 (+33 %: every write also updates the meta key, so each level-0 table spans
- * the whole key range and compactions merge rather than move tables; smaller tables, more merges). 1 MiB cut
- * the mapped tables of a week's drain from 70-80 MiB resident to 26 MiB, but not at that cost to an SD card.
+ * flushed to: 512 KiB instead of LevelDB's 4 MiB. The memtable (and the one being flushed) is malloc memory,
+ * and malloc keeps the pages a flushed memtable freed for the next one: the memtable's size is memory the agent
+ * holds for good once it has filled once. Polling 3 meters writes ~600 B/s to it (samples, acks, the meta
+ * record), so a 2 MiB memtable filled for ~57 minutes after a start: that was the steady agent's "slope" over
+ * an hour (issue 12; malloc's main arena 8.2 -> 9.7 MiB).
+ * Measured: the steady agent's disk writes do not change with it (bench:footprint for ~50 minutes,
+ * /proc/PID/io write_bytes: 56.0 MB with 2 MiB, 57.5 with 512 KiB, 56.5 with 256 KiB; each append's fsync
+ * dominates). A backlog building up offline writes more (bench:buffer, 120,000 appends in groups: 168 B per
+ * sample with 2 MiB, 273 with 512 KiB, 354 with 256 KiB; 161 with 4 MiB, 215 with 1 MiB): every write also
+ * updates the meta key, so each level-0 table spans the whole key range and compactions merge rather than
+ * move tables. That is ~65 MB more for a week offline, against ~1.6 GB a day of fsynced appends.
  */
 export const LEVEL_MEMORY = {
   cacheSize: 2 << 20,
   maxOpenFiles: 74,
   maxFileSize: 1 << 20,
-  writeBufferSize: 2 << 20,
+  writeBufferSize: 512 << 10,
 } as const;
 
 type Db = ClassicLevel<Buffer, Buffer>;

@@ -38,7 +38,7 @@ export const flagWords = (text: string): string[] => text.split(/\s+/).filter(Bo
 
 /**
  * The memory settings of systemd/meterlink.service, so the bench runs the agent as the box does: its
- * `Environment=` lines (NODE_OPTIONS heap limits, MALLOC_ARENA_MAX), `MemoryMax=`/`MemoryHigh=` (bytes), and
+ * `Environment=` lines (NODE_OPTIONS heap limits, glibc's MALLOC_* settings), `MemoryMax=`/`MemoryHigh=` (bytes), and
  * `nodeFlags`: METERLINK_NODE_FLAGS split into words, the V8 flags /usr/bin/meterlink puts on node's command
  * line (flags NODE_OPTIONS refuses; systemd/install.sh). A bench spawning node itself must pass them.
  */

@@ -74,7 +74,8 @@ async function makeSource(t: Test): Promise<string> {
   writeFileSync(
     join(src, 'dist/bundle/meterlink.js'),
     'console.log(JSON.stringify({ args: process.argv.slice(2), fd: process.env.METERLINK_NOTIFY_FD ?? null, ' +
-      'nodeOptions: process.env.NODE_OPTIONS, arenas: process.env.MALLOC_ARENA_MAX, flags: process.execArgv }));\n',
+      'nodeOptions: process.env.NODE_OPTIONS, arenas: process.env.MALLOC_ARENA_MAX, ' +
+      'mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_, flags: process.execArgv }));\n',
   );
   writeFileSync(join(src, 'package.json'), '{"name":"meterlink","type":"module"}\n');
   writeFileSync(join(src, 'package-lock.json'), '{}\n');
@@ -169,10 +170,12 @@ t.test('install, idempotent, then uninstall keeping data, then purge', async (t)
   const memory = {
     nodeOptions: unitNodeOptions,
     arenas: /^Environment=MALLOC_ARENA_MAX=(\d+)$/m.exec(unitFile)?.[1],
+    mmapThreshold: /^Environment=MALLOC_MMAP_THRESHOLD_=(\d+)$/m.exec(unitFile)?.[1],
     // the unit's METERLINK_NODE_FLAGS, as separate words on node's command line
     flags: /^Environment="METERLINK_NODE_FLAGS=(.*)"$/m.exec(unitFile)?.[1]?.split(' '),
   };
   t.equal(memory.arenas, '2');
+  t.equal(memory.mmapThreshold, '32768');
   t.ok(memory.flags?.includes('--optimize-for-size'));
   t.same(JSON.parse(direct.stdout), { args: ['run', '--config', 'x y.yaml'], fd: null, ...memory });
   const own = await exec(rooted, ['buffer'], {
@@ -180,11 +183,21 @@ t.test('install, idempotent, then uninstall keeping data, then purge', async (t)
       PATH: process.env.PATH,
       NODE_OPTIONS: '--max-old-space-size=512',
       MALLOC_ARENA_MAX: '4',
+      MALLOC_MMAP_THRESHOLD_: '131072',
       METERLINK_NODE_FLAGS: '--stack-size=900 --no-opt',
     },
   });
-  const ownEnv = JSON.parse(own.stdout) as { nodeOptions: string; arenas: string; flags: string[] };
-  t.match(ownEnv, { arenas: '4', nodeOptions: /--max-old-space-size=512/ }, "the caller's own settings win");
+  const ownEnv = JSON.parse(own.stdout) as {
+    nodeOptions: string;
+    arenas: string;
+    mmapThreshold: string;
+    flags: string[];
+  };
+  t.match(
+    ownEnv,
+    { arenas: '4', mmapThreshold: '131072', nodeOptions: /--max-old-space-size=512/ },
+    "the caller's own settings win",
+  );
   t.same(ownEnv.flags, ['--stack-size=900', '--no-opt'], "the caller's own node flags replace the unit's");
   const none = await exec('env', ['-u', 'NODE_OPTIONS', rooted, 'read'], {
     env: { PATH: process.env.PATH, METERLINK_NODE_FLAGS: '' },

@@ -49,6 +49,19 @@ const BOOTSTRAP = `(async () => {
 })();`;
 
 /**
+ * From the sources (tests, `npm run meterlink`) the worker compiles TypeScript with tsx, whatever loader the
+ * process runs. Hooks that NODE_OPTIONS gives the process, which a worker thread runs too (a test runner's
+ * coverage recorder), would record tsx's output under the same file URLs as the process's own compiled code,
+ * at other offsets, and corrupt its coverage; so that worker gets neither NODE_OPTIONS nor NODE_V8_COVERAGE.
+ */
+function sourceWorkerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  delete copy.NODE_OPTIONS;
+  delete copy.NODE_V8_COVERAGE;
+  return copy;
+}
+
+/**
  * Reads and checks `file` in a worker thread. Resolves to the frozen, fully defaulted config; rejects with a
  * `ConfigError` (the same problems `loadConfig` finds), or with an `Error` if the worker itself failed.
  * `entry` is the worker's module (tests give another to make it fail).
@@ -61,9 +74,11 @@ export function loadConfigIsolated(
   const input: WorkerInput = { file, requireCloud: opts.requireCloud ?? false };
   return new Promise<Config>((resolve, reject) => {
     let outcome: WorkerOutcome | undefined;
+    const tsx = entry.pathname.endsWith('.ts');
     const worker = new Worker(BOOTSTRAP, {
       eval: true,
-      workerData: { ...input, entry: entry.href, tsx: entry.pathname.endsWith('.ts') },
+      workerData: { ...input, entry: entry.href, tsx },
+      ...(tsx ? { env: sourceWorkerEnv(process.env) } : {}),
     });
     worker.once('message', (m: WorkerOutcome) => (outcome = m));
     worker.once('error', (err) => {

@@ -91,9 +91,13 @@ t.test(
       `const { createRequire } = await import('node:module');` +
       `const cjs = Object.keys(createRequire(import.meta.url).cache);` +
       `console.log(JSON.stringify({ thing: config.thing, loaded: cjs.filter((k) => /node_modules\\/(yaml|ajv)\\//.test(k)) }));`;
+    // No coverage from this child (tap's processinfo, which tap's NODE_OPTIONS loads into it): tsx compiles the
+    // sources differently from tap's loader, and the two would be merged under the same file URLs.
+    const env = { ...process.env, _TAPJS_PROCESSINFO_COVERAGE_: '0' };
     const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: repoRoot,
       encoding: 'utf8',
+      env,
     });
     t.same(JSON.parse(out.trim().split('\n').pop() as string), { thing: 'apt-12-meterbox', loaded: [] });
   },

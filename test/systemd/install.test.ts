@@ -175,7 +175,7 @@ t.test('install, idempotent, then uninstall keeping data, then purge', async (t)
     flags: /^Environment="METERLINK_NODE_FLAGS=(.*)"$/m.exec(unitFile)?.[1]?.split(' '),
   };
   t.equal(memory.arenas, '2');
-  t.equal(memory.mmapThreshold, '32768');
+  t.match(memory.mmapThreshold, /^\d+$/, "the unit fixes glibc's mmap threshold (its value: unit.test.ts)");
   t.ok(memory.flags?.includes('--optimize-for-size'));
   t.same(JSON.parse(direct.stdout), { args: ['run', '--config', 'x y.yaml'], fd: null, ...memory });
   const own = await exec(rooted, ['buffer'], {

@@ -94,9 +94,9 @@ t.test('memory: MemoryHigh < MemoryMax, and the Node heap limits fit well inside
   t.ok(oldSpace > 0 && semi > 0, 'old space and semi-space capped');
   t.ok((oldSpace + 3 * semi) * 1024 ** 2 <= high / 2, 'the heap is at most half of MemoryHigh');
   t.ok(env.includes('MALLOC_ARENA_MAX=2'), 'glibc malloc arenas capped');
-  // A fixed threshold (which also stops glibc raising it): blocks of 32 KiB and more are mmapped, and returned
+  // A fixed threshold (which also stops glibc raising it): blocks of 16 KiB and more are mmapped, and returned
   // to the kernel when freed, instead of leaving free holes resident inside the heap.
-  t.ok(env.includes('MALLOC_MMAP_THRESHOLD_=32768'), "glibc's mmap threshold fixed at 32 KiB");
+  t.ok(env.includes('MALLOC_MMAP_THRESHOLD_=16384'), "glibc's mmap threshold fixed at 16 KiB");
   // --v8-pool-size=1 in NODE_OPTIONS: the agent's process runs fewer threads (V8's workers: 1, not 4).
   const threads = async (nodeOptions: string) =>
     Number(

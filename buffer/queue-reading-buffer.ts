@@ -170,9 +170,16 @@ export class QueueReadingBuffer implements ReadingBuffer {
     let newestSeq = 0;
     let newestTs = 0;
     const corrupt: StoredEntry[] = [];
-    let gt = 0;
+    // The next chunk is read (LevelDB's thread) while this one is checked (this thread): a week's backlog
+    // is ~600 chunks. A read abandoned by a throw below is not left as an unhandled rejection.
+    let next = this.backend.range(0, MAX_SEQ, SCAN_CHUNK);
     for (;;) {
-      const chunk = await this.backend.range(gt, MAX_SEQ, SCAN_CHUNK);
+      const chunk = await next;
+      const more = chunk.length >= SCAN_CHUNK;
+      if (more) {
+        next = this.backend.range(chunk[chunk.length - 1]!.seq, MAX_SEQ, SCAN_CHUNK);
+        next.catch(() => undefined);
+      }
       for (const e of chunk) {
         try {
           const ts = checkSample(e.seq, e.value);
@@ -186,8 +193,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
           corrupt.push(e);
         }
       }
-      if (chunk.length < SCAN_CHUNK) break;
-      gt = chunk[chunk.length - 1]!.seq;
+      if (!more) break;
     }
     const corruptBytes = corrupt.reduce((n, e) => n + entrySize(e.value), 0);
     const newest = count > 0 ? { seq: newestSeq, ts: newestTs } : null;

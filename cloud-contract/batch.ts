@@ -147,6 +147,39 @@ interface Column {
   /** Rows of the block that have this column, ascending. */
   rows: number[];
   mantissas: number[];
+  /**
+   * A float column's decimal scale and digits, carried from one encode to the next (`decimalColumn`): the
+   * builder proves a growing batch several times, and only the values added since need looking at.
+   * `truncate` drops it.
+   */
+  dec?: DecimalScan;
+  /** The CBOR of the column's deltas so far, carried likewise (`writeColumnDeltas`); `truncate` drops it. */
+  body?: DeltaBody;
+}
+
+/** A column's values `[0, n)` as CBOR deltas under one encoding (`key`), for a longer prefix to continue. */
+interface DeltaBody {
+  /** The encoding: DELTA_INT, DELTA_F32_BITS, or a decimal scale (≥ 0). */
+  key: number;
+  n: number;
+  /** The last value written (the next delta's base). */
+  prev: number;
+  w: CborWriter;
+}
+
+const DELTA_INT = -1;
+const DELTA_F32_BITS = -2;
+
+/** `columnScale`'s work over a column's first `n` values, kept so a longer prefix continues from it. */
+interface DecimalScan {
+  /** Values the first pass has seen. */
+  n: number;
+  /** The first pass's scale after them; above the type's maximum: no scale carries them. */
+  k: number;
+  /** Digits at scale `k` of the first `digits.length` values, each checked to give its value back exactly. */
+  digits: number[];
+  /** A value among the first `digits.length` + 1 does not survive scale `k`: no scale for any longer prefix. */
+  broken: boolean;
 }
 
 interface ChannelColumns {
@@ -316,6 +349,8 @@ export class ColumnSet implements ValueSink {
         const k = lowerBound(c.rows, n);
         c.rows.length = k;
         c.mantissas.length = k;
+        c.dec = undefined;
+        c.body = undefined;
       }
       // Columns made by the rows taken out are empty now, and they are the last ones made.
       while (b.columns.length > 0 && (b.columns[b.columns.length - 1] as Column).rows.length === 0) {
@@ -412,29 +447,102 @@ function fromDecimal(m: number, type: 'f32' | 'f64', k: number): number {
   return type === 'f32' ? Math.fround(x) : x;
 }
 
-/** The smallest scale at which the first `len` values are all carried exactly as decimal digits, if any. */
-function columnScale(values: readonly number[], len: number, type: 'f32' | 'f64'): number | undefined {
-  let k = 0;
-  const max = MAX_SCALE[type];
-  for (let i = 0; i < len; i++) {
-    const v = values[i] as number;
-    while (decimalDigits(v, type, k) === undefined) if (++k > max) return undefined;
+/**
+ * The smallest scale at which the first `len` values are all carried exactly as decimal digits, with those
+ * digits; undefined if there is none. Raising the scale for a later value can break an earlier one (digits
+ * beyond the float's precision): then there is none either. Continues the column's last scan when `len` reaches
+ * past it (each new value looked at once, where rescanning cost three looks at every value per encode), and
+ * scans afresh, leaving the kept scan alone, for a shorter prefix (the builder's bisection).
+ */
+function decimalColumn(
+  c: Column,
+  len: number,
+  type: 'f32' | 'f64',
+): { k: number; digits: number[] } | undefined {
+  let d = c.dec;
+  if (d === undefined || len < d.n) {
+    const fresh: DecimalScan = { n: 0, k: 0, digits: [], broken: false };
+    if (d === undefined) c.dec = fresh;
+    d = fresh;
   }
-  // Raising k for a later value can break an earlier one (digits beyond the float's precision): recheck.
-  for (let i = 0; i < len; i++)
-    if (decimalDigits(values[i] as number, type, k) === undefined) return undefined;
-  return k;
+  const max = MAX_SCALE[type];
+  const values = c.mantissas;
+  let k = d.k;
+  for (let i = d.n; i < len && k <= max; i++) {
+    const v = values[i] as number;
+    let m = decimalDigits(v, type, k);
+    while (m === undefined && ++k <= max) m = decimalDigits(v, type, k);
+    // Still at the scale every earlier value was checked at: this value's digits are the ones just found.
+    if (m !== undefined && k === d.k && !d.broken && d.digits.length === i) d.digits.push(m);
+  }
+  d.n = len;
+  if (k !== d.k) {
+    d.k = k;
+    d.digits = [];
+    d.broken = false;
+  }
+  if (k > max || d.broken) return undefined;
+  const digits = d.digits;
+  for (let i = digits.length; i < len; i++) {
+    const m = decimalDigits(values[i] as number, type, k);
+    if (m === undefined) {
+      d.broken = true;
+      return undefined;
+    }
+    digits.push(m);
+  }
+  return { k, digits };
 }
 
 /** The first `len` numbers as deltas, each `map(x)` first. */
 function writeDeltas(w: CborWriter, xs: readonly number[], len: number, map?: (x: number) => number): void {
   w.array(len);
-  let prev = 0;
-  for (let i = 0; i < len; i++) {
+  appendDeltas(w, xs, 0, len, 0, map);
+}
+
+/** Deltas of `xs[from..to)` (each `map(x)` first), the first against `prev`; gives the last value written. */
+function appendDeltas(
+  w: CborWriter,
+  xs: readonly number[],
+  from: number,
+  to: number,
+  prev: number,
+  map?: (x: number) => number,
+): number {
+  for (let i = from; i < to; i++) {
     const x = map === undefined ? (xs[i] as number) : map(xs[i] as number);
-    w.int(subInts(x, prev));
+    const d = x - prev;
+    // subInts inline (one call less per value): exact while the difference is a safe integer.
+    if (Number.isSafeInteger(d)) w.head(d >= 0 ? 0 : 1, d >= 0 ? d : -1 - d);
+    else w.int(subInts(x, prev));
     prev = x;
   }
+  return prev;
+}
+
+/**
+ * `writeDeltas` of a column's values, continuing the CBOR it wrote for a shorter prefix under the same
+ * encoding: a batch being proven is written several times over, and only the values added since are new.
+ * A shorter prefix than the one kept (the builder's bisection) is written afresh.
+ */
+function writeColumnDeltas(
+  w: CborWriter,
+  c: Column,
+  key: number,
+  xs: readonly number[],
+  len: number,
+  map?: (x: number) => number,
+): void {
+  let body = c.body;
+  if (body !== undefined && body.key === key && len < body.n) {
+    writeDeltas(w, xs, len, map);
+    return;
+  }
+  if (body === undefined || body.key !== key) c.body = body = { key, n: 0, prev: 0, w: new CborWriter(1024) };
+  body.prev = appendDeltas(body.w, xs, body.n, len, body.prev, map);
+  body.n = len;
+  w.array(len);
+  w.raw(body.w.written);
 }
 
 function writePresence(w: CborWriter, rows: readonly number[], len: number, n: number): void {
@@ -472,23 +580,23 @@ function writeColumn(w: CborWriter, c: Column, len: number, n: number): void {
     w.int(CODEC_DELTA);
     w.int(0);
     writePresence(w, c.rows, len, n);
-    writeDeltas(w, c.mantissas, len);
+    writeColumnDeltas(w, c, DELTA_INT, c.mantissas, len);
     return;
   }
   const type = c.type;
-  const k = columnScale(c.mantissas, len, type);
-  if (k !== undefined) {
+  const dec = decimalColumn(c, len, type);
+  if (dec !== undefined) {
     w.int(CODEC_DECIMAL);
-    w.int(k);
+    w.int(dec.k);
     writePresence(w, c.rows, len, n);
-    writeDeltas(w, c.mantissas, len, (v) => decimalDigits(v, type, k) as number);
+    writeColumnDeltas(w, c, dec.k, dec.digits, len);
     return;
   }
   w.int(CODEC_RAW);
   w.int(0);
   writePresence(w, c.rows, len, n);
   if (type === 'f32') {
-    writeDeltas(w, c.mantissas, len, f32Bits);
+    writeColumnDeltas(w, c, DELTA_F32_BITS, c.mantissas, len, f32Bits);
   } else {
     const b = new Uint8Array(8 * len);
     const dv = new DataView(b.buffer);

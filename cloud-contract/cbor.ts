@@ -38,8 +38,16 @@ export class CborWriter {
     return this.len;
   }
 
+  /** The bytes written so far, not copied: valid until the next write. */
+  get written(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+
   private ensure(n: number): void {
-    if (this.len + n <= this.buf.length) return;
+    if (this.len + n > this.buf.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
     let size = this.buf.length * 2;
     while (size < this.len + n) size *= 2;
     const next = new Uint8Array(size);
@@ -49,15 +57,10 @@ export class CborWriter {
   }
 
   head(major: number, n: number | bigint): void {
+    if (typeof n === 'bigint') return this.bigHead(major, n);
     const m = major << 5;
-    this.ensure(9);
-    if (typeof n === 'bigint') {
-      if (n <= 0xffffffffn) return this.head(major, Number(n));
-      this.buf[this.len++] = m | 27;
-      this.view.setBigUint64(this.len, n);
-      this.len += 8;
-      return;
-    }
+    // Inline room check: a batch writes one head per value, several times over while the builder proves it.
+    if (this.len + 9 > this.buf.length) this.grow(9);
     if (n < 24) {
       this.buf[this.len++] = m | n;
     } else if (n < 0x100) {
@@ -77,6 +80,14 @@ export class CborWriter {
       this.view.setUint32(this.len + 4, n >>> 0);
       this.len += 8;
     }
+  }
+
+  private bigHead(major: number, n: bigint): void {
+    if (n <= 0xffffffffn) return this.head(major, Number(n));
+    this.ensure(9);
+    this.buf[this.len++] = (major << 5) | 27;
+    this.view.setBigUint64(this.len, n);
+    this.len += 8;
   }
 
   /** An integer: a safe-integer number, or a bigint within CBOR's 64-bit range. */

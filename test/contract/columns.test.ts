@@ -15,6 +15,7 @@ import {
   encodeBatch,
   type Sample,
 } from '../../cloud-contract/index.js';
+import { f32Value, f64Value } from '../../cloud-contract/sample.js';
 import { makeDevice } from './fixtures.js';
 import { goldenSets } from './golden-sets.js';
 
@@ -189,3 +190,48 @@ t.test('BatchBuilder.tryAddWith: the same batches and errors as tryAdd', async (
   t.throws(() => tiny.tryAddWith(h0, fat), { code: 'TOO_LARGE' });
   t.ok(tiny.isEmpty);
 });
+
+t.test(
+  'a set written as it grows (the builder proving a batch) writes each prefix as its own batch',
+  async (t) => {
+    // A float column's decimal scale is carried from one write to the next (issue 12): here it rises mid-way
+    // (0 → 1 → 3 digits), meets a value no scale carries (raw from then on), and truncation replaces values
+    // already scanned by others; shorter prefixes (the builder's bisection) are written between longer ones.
+    const volts = [230, 231, 230.5, 229.5, 230.125, 230, 0.1, 230.2, 231.75, 229.001];
+    const samples: Sample[] = volts.map((v, i) => ({
+      meter: 'main',
+      seq: 100 + i,
+      ts: Date.UTC(2025, 0, 6) + 1000 * i,
+      flags: 0,
+      values: {
+        voltage_l1_v: f32Value(v),
+        current_l1_a: f32Value(i < 6 ? 1 + i / 4 : Math.fround(1 / 3)),
+        frequency_hz: f64Value(50 + i / 100),
+      },
+    }));
+    const prefixOk = (set: ColumnSet, k: number, list: Sample[], what: string) =>
+      t.equal(sha(set.write(device, k)), sha(encodeBatch({ device, samples: list.slice(0, k) })), what);
+    const set = new ColumnSet();
+    samples.forEach((s, i) => {
+      set.add(s, (sink) => fillFromSample(s, sink), false);
+      prefixOk(set, i + 1, samples, `grown to ${i + 1}`);
+      if (i >= 3) prefixOk(set, i - 2, samples, `prefix ${i - 2} after ${i + 1}`);
+    });
+    set.truncate(4);
+    // Other values of the same scales (what was kept for the old ones must not be reused), and beyond the old
+    // length.
+    const other = [
+      ...samples.slice(0, 4),
+      ...[...samples.slice(4), samples[4]!, samples[5]!].map((s, i) => ({
+        ...s,
+        seq: 104 + i,
+        ts: Date.UTC(2025, 0, 6) + 1000 * (4 + i),
+        values: { ...s.values, voltage_l1_v: f32Value(i === 6 ? 229.002 : (volts[4 + i] ?? 230) + 1) },
+      })),
+    ];
+    other.slice(4).forEach((s, i) => {
+      set.add(s, (sink) => fillFromSample(s, sink), false);
+      prefixOk(set, 5 + i, other, `truncated to 4, regrown to ${5 + i} with other values`);
+    });
+  },
+);

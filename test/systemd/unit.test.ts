@@ -117,6 +117,7 @@ t.test('memory: MemoryHigh < MemoryMax, and the Node heap limits fit well inside
   // NODE_OPTIONS refuses (else it belongs in NODE_OPTIONS, which commands run by hand inherit as well).
   const flags = (env.find((v) => v.startsWith('METERLINK_NODE_FLAGS=')) ?? '').split('=').slice(1).join('=');
   t.match(flags, /--optimize-for-size/, 'V8 grows its heap conservatively');
+  t.match(flags, /(^| )--max-opt=1( |$)/, 'no TurboFan: its code and zones stay out of the steady RSS');
   // (NODE_OPTIONS emptied: the test runner puts its own loader in it for every child.)
   const accepted = await run(process.execPath, [...flags.split(/\s+/), '-e', 'process.stdout.write("ok")'], {
     env: { ...process.env, NODE_OPTIONS: '' },

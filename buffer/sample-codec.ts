@@ -140,16 +140,16 @@ class Reader {
   }
   f32(): number {
     this.need(4);
-    // Buffer.readFloatBE's own method (a float32 scratch filled byte by byte), without its call chain.
     const b = this.buf;
     const p = this.pos;
-    if (HOST_LE) {
-      F32_BYTES[0] = b[p + 3]!;
-      F32_BYTES[1] = b[p + 2]!;
-      F32_BYTES[2] = b[p + 1]!;
-      F32_BYTES[3] = b[p]!;
-    } else F32_BYTES.set(b.subarray(p, p + 4));
     this.pos = p + 4;
+    // Little-endian hosts (x64, arm64): Buffer.readFloatBE's own method (a float32 scratch filled byte by
+    // byte), without its call chain. Anywhere else, readFloatBE itself.
+    if (!HOST_LE) return b.readFloatBE(p);
+    F32_BYTES[0] = b[p + 3]!;
+    F32_BYTES[1] = b[p + 2]!;
+    F32_BYTES[2] = b[p + 1]!;
+    F32_BYTES[3] = b[p]!;
     return F32[0]!;
   }
   f64(): number {
@@ -346,10 +346,18 @@ function parse(
       const wanted = values !== undefined || sink !== undefined;
       if (code === TYPE_CODE.f32) {
         type = 'f32';
-        mantissa = wanted ? r.f32() : (r.skip(4) ?? 0);
+        if (wanted) mantissa = r.f32();
+        else {
+          r.skip(4);
+          mantissa = 0;
+        }
       } else if (code === TYPE_CODE.f64) {
         type = 'f64';
-        mantissa = wanted ? r.f64() : (r.skip(8) ?? 0);
+        if (wanted) mantissa = r.f64();
+        else {
+          r.skip(8);
+          mantissa = 0;
+        }
       } else {
         const m = r.varint();
         if (m > Number.MAX_SAFE_INTEGER) throw new RangeError('int mantissa out of range');

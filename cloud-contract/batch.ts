@@ -170,7 +170,7 @@ interface DeltaBody {
 const DELTA_INT = -1;
 const DELTA_F32_BITS = -2;
 
-/** `columnScale`'s work over a column's first `n` values, kept so a longer prefix continues from it. */
+/** `decimalColumn`'s scan of a column's first `n` values, kept so a longer prefix continues from it. */
 interface DecimalScan {
   /** Values the first pass has seen. */
   n: number;

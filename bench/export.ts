@@ -8,7 +8,8 @@
  *
  * The command runs with the memory settings of systemd/meterlink.service, as the installed /usr/bin/meterlink
  * wrapper gives them (`--no-unit-env`: without): the unit's environment and its METERLINK_NODE_FLAGS on node's
- * command line. `--node-options "..."` replaces only NODE_OPTIONS, `--node-flags "..."` only those flags.
+ * command line (not METERLINK_RUN_NODE_FLAGS: those are the daemon's). `--node-options "..."` replaces only
+ * NODE_OPTIONS, `--node-flags "..."` only those flags.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -41,11 +42,11 @@ async function main() {
     const baseline = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     // As installed, /usr/bin/meterlink runs every command with the unit's memory settings (systemd/install.sh).
     const unit = argv.includes('--no-unit-env')
-      ? { env: {} as Record<string, string>, nodeFlags: [] as string[] }
+      ? { env: {} as Record<string, string>, nodeFlagsFor: () => [] as string[] }
       : await unitMemorySettings(join(root, 'systemd/meterlink.service'));
     const nodeOptions = opt('node-options') ?? unit.env.NODE_OPTIONS;
     const flagsArg = opt('node-flags');
-    const nodeFlags = flagsArg === undefined ? unit.nodeFlags : flagWords(flagsArg);
+    const nodeFlags = flagsArg === undefined ? unit.nodeFlagsFor('buffer') : flagWords(flagsArg);
     const started = Date.now();
     const cli = spawn(process.execPath, [...nodeFlags, bin, 'buffer', 'export', '--path', path], {
       stdio: ['ignore', 'pipe', 'inherit'],

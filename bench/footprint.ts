@@ -19,8 +19,8 @@
  * unit takes it).
  *
  * The agent runs as /usr/bin/meterlink runs it on the box (systemd/install.sh): with the unit's environment and
- * its METERLINK_NODE_FLAGS on node's command line (V8 flags NODE_OPTIONS refuses, e.g. `--optimize-for-size`).
- * `--node-flags "..."` replaces those flags (`--node-flags ""`: none; `--lite-mode`, `--no-opt`, `--cpu-prof
+ * its METERLINK_NODE_FLAGS and, for `run`, METERLINK_RUN_NODE_FLAGS on node's command line (V8 flags NODE_OPTIONS
+ * refuses, e.g. `--optimize-for-size`, `--max-opt=1`). `--node-flags "..."` replaces both (`--node-flags ""`: none; `--lite-mode`, `--no-opt`, `--cpu-prof
  * --cpu-prof-dir=DIR`: the agent is stopped with SIGTERM and waited for, so a profile is written).
  *
  * `--bin FILE` measures another build of the CLI than the installed bundle (dist/bundle/meterlink.js), e.g.
@@ -98,7 +98,7 @@ process.argv.forEach((a, i) => {
 });
 /** `--bin FILE`: another build of the CLI to measure (e.g. tsc's per-module `dist/agent/bin.js`, against the bundle). */
 const binArg = argText('bin');
-/** `--node-flags "..."`: replaces the unit's METERLINK_NODE_FLAGS, node's flags before the agent's script. */
+/** `--node-flags "..."`: replaces the unit's METERLINK_(RUN_)NODE_FLAGS, node's flags before the agent's script. */
 const nodeFlagsArgText = argText('node-flags');
 const nodeFlagsArg = nodeFlagsArgText === undefined ? undefined : flagWords(nodeFlagsArgText);
 
@@ -225,7 +225,7 @@ ${dashboard ? `dashboard: { listen: 127.0.0.1:${dashPort} }\n` : ''}`,
     const agentEnv: Record<string, string> = unitEnv ? { ...unit.env } : {};
     if (nodeOptionsArg !== undefined) agentEnv.NODE_OPTIONS = nodeOptionsArg;
     Object.assign(agentEnv, extraEnv);
-    const nodeFlags = nodeFlagsArg ?? (unitEnv ? unit.nodeFlags : []);
+    const nodeFlags = nodeFlagsArg ?? (unitEnv ? unit.nodeFlagsFor('run') : []);
     console.log(
       `agent environment from systemd/meterlink.service: ${unitEnv ? JSON.stringify(agentEnv) : 'not applied (--no-unit-env)'}; node flags: ${nodeFlags.join(' ') || '-'}; MemoryMax=${unit.memoryMax ?? '-'} MemoryHigh=${unit.memoryHigh ?? '-'}`,
     );

@@ -39,8 +39,9 @@ export const flagWords = (text: string): string[] => text.split(/\s+/).filter(Bo
 /**
  * The memory settings of systemd/meterlink.service, so the bench runs the agent as the box does: its
  * `Environment=` lines (NODE_OPTIONS heap limits, glibc's MALLOC_* settings), `MemoryMax=`/`MemoryHigh=` (bytes), and
- * `nodeFlags`: METERLINK_NODE_FLAGS split into words, the V8 flags /usr/bin/meterlink puts on node's command
- * line (flags NODE_OPTIONS refuses; systemd/install.sh). A bench spawning node itself must pass them.
+ * `nodeFlagsFor(command)`: the V8 flags /usr/bin/meterlink puts on node's command line for that command (flags
+ * NODE_OPTIONS refuses; systemd/install.sh), split into words: METERLINK_NODE_FLAGS for every command, then
+ * METERLINK_RUN_NODE_FLAGS for `run`. A bench spawning node itself must pass them.
  */
 export async function unitMemorySettings(unitFile: string) {
   const text = await readFile(unitFile, 'utf8');
@@ -55,6 +56,9 @@ export async function unitMemorySettings(unitFile: string) {
     if (!m) return undefined;
     return Number(m[1]) * ({ '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 } as Record<string, number>)[m[2]!]!;
   };
-  const nodeFlags = flagWords(env.METERLINK_NODE_FLAGS ?? '');
-  return { env, nodeFlags, memoryMax: size('MemoryMax'), memoryHigh: size('MemoryHigh') };
+  const nodeFlagsFor = (command: string): string[] =>
+    flagWords(
+      `${env.METERLINK_NODE_FLAGS ?? ''} ${command === 'run' ? (env.METERLINK_RUN_NODE_FLAGS ?? '') : ''}`,
+    );
+  return { env, nodeFlagsFor, memoryMax: size('MemoryMax'), memoryHigh: size('MemoryHigh') };
 }

@@ -21,11 +21,10 @@ import { unitMemorySettings } from '../../bench/lib/proc.js';
 
 const execFileP = promisify(execFile);
 // The unit's memory settings, as the installed wrapper passes them (its environment, and its
-// METERLINK_NODE_FLAGS on node's command line); and none of tap's loaders: the bundle is plain JavaScript run
-// by plain node.
+// METERLINK_NODE_FLAGS on node's command line, with METERLINK_RUN_NODE_FLAGS for `run`); and none of tap's
+// loaders: the bundle is plain JavaScript run by plain node.
 const unit = await unitMemorySettings(join(repoRoot, 'systemd/meterlink.service'));
 const env = { ...process.env, NODE_OPTIONS: '', ...unit.env };
-const nodeFlags = unit.nodeFlags;
 const pkg = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
   version: string;
   bin: { meterlink: string };
@@ -40,7 +39,13 @@ const built = await execFileP(process.execPath, [join(repoRoot, 'scripts/bundle.
 const bin = join(dir, 'meterlink.js');
 const cli = async (args: string[]) => {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [...nodeFlags, bin, ...args], { env });
+    const { stdout, stderr } = await execFileP(
+      process.execPath,
+      [...unit.nodeFlagsFor(args[0] ?? ''), bin, ...args],
+      {
+        env,
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -105,7 +110,7 @@ await t.test(
       );
     const agent = spawnLogged(
       process.execPath,
-      [...nodeFlags, '--import', probe, bin, 'run', '--config', rig.configFile],
+      [...unit.nodeFlagsFor('run'), '--import', probe, bin, 'run', '--config', rig.configFile],
       {
         cwd: rig.dir,
         env,

@@ -174,10 +174,21 @@ t.test('install, idempotent, then uninstall keeping data, then purge', async (t)
     // the unit's METERLINK_NODE_FLAGS, as separate words on node's command line
     flags: /^Environment="METERLINK_NODE_FLAGS=(.*)"$/m.exec(unitFile)?.[1]?.split(' '),
   };
+  // and, for `run` only, its METERLINK_RUN_NODE_FLAGS after them
+  const runFlags = /^Environment="METERLINK_RUN_NODE_FLAGS=(.*)"$/m.exec(unitFile)?.[1]?.split(' ') ?? [];
   t.equal(memory.arenas, '2');
   t.match(memory.mmapThreshold, /^\d+$/, "the unit fixes glibc's mmap threshold (its value: unit.test.ts)");
   t.ok(memory.flags?.includes('--optimize-for-size'));
-  t.same(JSON.parse(direct.stdout), { args: ['run', '--config', 'x y.yaml'], fd: null, ...memory });
+  t.ok(runFlags.includes('--max-opt=1'));
+  t.same(
+    JSON.parse(direct.stdout),
+    { args: ['run', '--config', 'x y.yaml'], fd: null, ...memory, flags: [...memory.flags!, ...runFlags] },
+    'the daemon gets the run-only flags after the others',
+  );
+  const runOwn = await exec('env', ['-u', 'NODE_OPTIONS', rooted, 'run'], {
+    env: { PATH: process.env.PATH, METERLINK_NODE_FLAGS: '--no-opt', METERLINK_RUN_NODE_FLAGS: '' },
+  });
+  t.same(JSON.parse(runOwn.stdout).flags, ['--no-opt'], "the caller's own (empty) run-only flags win too");
   const own = await exec(rooted, ['buffer'], {
     env: {
       PATH: process.env.PATH,

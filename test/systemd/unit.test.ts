@@ -115,9 +115,14 @@ t.test('memory: MemoryHigh < MemoryMax, and the Node heap limits fit well inside
   // The V8 flags /usr/bin/meterlink puts on node's command line: this node must accept every one of them (a
   // misspelt flag stops node before the agent starts: the unit would restart forever), and each is one
   // NODE_OPTIONS refuses (else it belongs in NODE_OPTIONS, which commands run by hand inherit as well).
-  const flags = (env.find((v) => v.startsWith('METERLINK_NODE_FLAGS=')) ?? '').split('=').slice(1).join('=');
-  t.match(flags, /--optimize-for-size/, 'V8 grows its heap conservatively');
-  t.match(flags, /(^| )--max-opt=1( |$)/, 'no TurboFan: its code and zones stay out of the steady RSS');
+  const unitVar = (name: string) =>
+    (env.find((v) => v.startsWith(`${name}=`)) ?? '').split('=').slice(1).join('=');
+  const everyCommand = unitVar('METERLINK_NODE_FLAGS');
+  const daemonOnly = unitVar('METERLINK_RUN_NODE_FLAGS');
+  t.match(everyCommand, /--optimize-for-size/, 'V8 grows its heap conservatively');
+  t.match(daemonOnly, /(^| )--max-opt=1( |$)/, 'no TurboFan: its code and zones stay out of the steady RSS');
+  t.notMatch(everyCommand, /--max-opt/, 'commands run by hand (buffer export) keep TurboFan');
+  const flags = `${everyCommand} ${daemonOnly}`.trim();
   // (NODE_OPTIONS emptied: the test runner puts its own loader in it for every child.)
   const accepted = await run(process.execPath, [...flags.split(/\s+/), '-e', 'process.stdout.write("ok")'], {
     env: { ...process.env, NODE_OPTIONS: '' },

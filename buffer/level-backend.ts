@@ -263,7 +263,12 @@ export class LevelBackend implements StoreBackend {
       const rows = await this.use((db) =>
         db.iterator({ gt: sampleKey(gt), lte: sampleKey(lte), limit, highWaterMarkBytes: 1 << 20 }).all(),
       );
-      for (const [k, v] of rows) {
+      // Indexed, no destructuring: without TurboFan, `for (const [k, v] of rows)` makes iterator objects
+      // per row, and the open's scan reads every row of the backlog.
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i]!;
+        const k = row[0];
+        const v = row[1];
         const seq = seqOfKey(k);
         bytes += v.length;
         if (seq >= 0 && k.length === KEY_LENGTH) out.push({ seq, value: v });

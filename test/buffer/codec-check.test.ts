@@ -1,10 +1,12 @@
 import t from 'tap';
-import { checkSample, decodeSample, encodeSample } from '../../buffer/sample-codec.js';
-import type { SampleInput } from '../../cloud-contract/sample.js';
+import { checkSample, decodeHead, decodeSample, encodeSample } from '../../buffer/sample-codec.js';
+import type { StoredSample } from '../../buffer/reading-buffer.js';
+import type { Sample, SampleInput } from '../../cloud-contract/sample.js';
 import { seededRandom } from '../../drivers/simulator/random.js';
 
-// checkSample is the buffer's verifying scan on open: it must accept and reject exactly what decodeSample
-// does (a sample it lets through must be readable later), and give the same ts.
+// checkSample is the buffer's verifying scan on open, decodeHead the publisher's read: each must accept and
+// reject exactly what decodeSample does (a sample they let through must be readable later), and give the same
+// ts (and head). Both take a flattened walk for bytes that decode and leave everything else to the one parser.
 const samples: SampleInput[] = [
   {
     meter: 'main',
@@ -26,13 +28,37 @@ const samples: SampleInput[] = [
     values: {},
     clock: { monoMs: 8_123_456, boot: '3f0c1d2e-0000-4000-8000-000000000001' },
   },
+  {
+    // a varint channel tag past one byte (a long custom name), the largest ints, a clock with a negative monoMs
+    meter: 'pv',
+    ts: 1_767_225_600_123,
+    flags: 0x1_0000,
+    values: {
+      ['vendor.' + 'x'.repeat(70)]: { type: 'int', mantissa: Number.MAX_SAFE_INTEGER, exponent: -2 },
+      energy_export_wh: { type: 'int', mantissa: -Number.MAX_SAFE_INTEGER, exponent: -700 },
+      power_l1_w: { type: 'f32', mantissa: Math.fround(-0.5), exponent: 1 },
+    },
+    missing: ['voltage_l2_v'],
+    clock: { monoMs: -1, boot: '' },
+  },
 ];
 
-t.test('checkSample returns the ts of every valid sample', async (t) => {
-  for (const s of samples) t.equal(checkSample(1, encodeSample(s)), s.ts);
+t.test('checkSample returns the ts of every valid sample, decodeHead its head', async (t) => {
+  for (const s of samples) {
+    const bytes = encodeSample(s);
+    t.equal(checkSample(1, bytes), s.ts);
+    t.same(decodeHead(7, bytes), {
+      seq: 7,
+      meter: s.meter,
+      ts: s.ts,
+      flags: s.flags,
+      bytes,
+      ...(s.clock ? { clock: s.clock } : {}),
+    });
+  }
 });
 
-t.test('checkSample rejects exactly what decodeSample rejects, with the same coded error', async (t) => {
+t.test('checkSample and decodeHead reject exactly what decodeSample rejects, with the same coded error', async (t) => {
   const rnd = seededRandom(12);
   let rejected = 0;
   let accepted = 0;
@@ -40,7 +66,7 @@ t.test('checkSample rejects exactly what decodeSample rejects, with the same cod
   for (let i = 0; i < 20_000; i++) {
     const base = encodeSample(samples[i % samples.length]!);
     const b = Buffer.from(base);
-    const kind = i % 3;
+    const kind = Math.floor(i / samples.length) % 3;
     let bytes: Buffer;
     if (kind === 0)
       bytes = b.subarray(0, Math.floor(rnd() * b.length)); // truncated
@@ -48,29 +74,37 @@ t.test('checkSample rejects exactly what decodeSample rejects, with the same cod
       b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256); // one byte changed
       bytes = b;
     } else bytes = Buffer.concat([b, Buffer.from([Math.floor(rnd() * 256)])]); // a byte appended
-    let decoded: { ts: number } | Error;
-    let checked: number | Error;
-    try {
-      decoded = decodeSample(i, bytes);
-    } catch (err) {
-      decoded = err as Error;
-    }
-    try {
-      checked = checkSample(i, bytes);
-    } catch (err) {
-      checked = err as Error;
-    }
+    const attempt = <T>(f: () => T): T | Error => {
+      try {
+        return f();
+      } catch (err) {
+        return err as Error;
+      }
+    };
+    const decoded = attempt(() => decodeSample(i, bytes));
+    const checked = attempt(() => checkSample(i, bytes));
+    const head = attempt(() => decodeHead(i, bytes));
     if (decoded instanceof Error) {
       rejected++;
-      const same =
-        checked instanceof Error &&
-        checked.message === decoded.message &&
-        (checked as Error & { code?: string }).code === 'BUFFER_DECODE';
-      if (!same) mismatches.push(`${bytes.toString('hex')}: decode rejects, check gave ${String(checked)}`);
+      for (const [what, got] of [
+        ['check', checked],
+        ['head', head],
+      ] as const) {
+        const same =
+          got instanceof Error &&
+          got.message === decoded.message &&
+          (got as Error & { code?: string }).code === 'BUFFER_DECODE';
+        if (!same) mismatches.push(`${bytes.toString('hex')}: decode rejects, ${what} gave ${String(got)}`);
+      }
     } else {
       accepted++;
       if (checked !== decoded.ts)
         mismatches.push(`${bytes.toString('hex')}: ts ${decoded.ts}, check gave ${String(checked)}`);
+      const { seq, meter, ts, flags, clock } = decoded as Sample;
+      const want = JSON.stringify({ seq, meter, ts, flags, ...(clock ? { clock } : {}) });
+      const got = head instanceof Error ? String(head) : JSON.stringify({ ...head, bytes: undefined });
+      if (got !== want || (head as StoredSample).bytes !== bytes)
+        mismatches.push(`${bytes.toString('hex')}: head ${want}, decodeHead gave ${got}`);
     }
   }
   t.same(mismatches.slice(0, 5), [], 'no input where the two disagree');

@@ -58,58 +58,61 @@ t.test('checkSample returns the ts of every valid sample, decodeHead its head', 
   }
 });
 
-t.test('checkSample and decodeHead reject exactly what decodeSample rejects, with the same coded error', async (t) => {
-  const rnd = seededRandom(12);
-  let rejected = 0;
-  let accepted = 0;
-  const mismatches: string[] = [];
-  for (let i = 0; i < 20_000; i++) {
-    const base = encodeSample(samples[i % samples.length]!);
-    const b = Buffer.from(base);
-    const kind = Math.floor(i / samples.length) % 3;
-    let bytes: Buffer;
-    if (kind === 0)
-      bytes = b.subarray(0, Math.floor(rnd() * b.length)); // truncated
-    else if (kind === 1) {
-      b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256); // one byte changed
-      bytes = b;
-    } else bytes = Buffer.concat([b, Buffer.from([Math.floor(rnd() * 256)])]); // a byte appended
-    const attempt = <T>(f: () => T): T | Error => {
-      try {
-        return f();
-      } catch (err) {
-        return err as Error;
+t.test(
+  'checkSample and decodeHead reject exactly what decodeSample rejects, with the same coded error',
+  async (t) => {
+    const rnd = seededRandom(12);
+    let rejected = 0;
+    let accepted = 0;
+    const mismatches: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const base = encodeSample(samples[i % samples.length]!);
+      const b = Buffer.from(base);
+      const kind = Math.floor(i / samples.length) % 3;
+      let bytes: Buffer;
+      if (kind === 0)
+        bytes = b.subarray(0, Math.floor(rnd() * b.length)); // truncated
+      else if (kind === 1) {
+        b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256); // one byte changed
+        bytes = b;
+      } else bytes = Buffer.concat([b, Buffer.from([Math.floor(rnd() * 256)])]); // a byte appended
+      const attempt = <T>(f: () => T): T | Error => {
+        try {
+          return f();
+        } catch (err) {
+          return err as Error;
+        }
+      };
+      const decoded = attempt(() => decodeSample(i, bytes));
+      const checked = attempt(() => checkSample(i, bytes));
+      const head = attempt(() => decodeHead(i, bytes));
+      if (decoded instanceof Error) {
+        rejected++;
+        for (const [what, got] of [
+          ['check', checked],
+          ['head', head],
+        ] as const) {
+          const same =
+            got instanceof Error &&
+            got.message === decoded.message &&
+            (got as Error & { code?: string }).code === 'BUFFER_DECODE';
+          if (!same) mismatches.push(`${bytes.toString('hex')}: decode rejects, ${what} gave ${String(got)}`);
+        }
+      } else {
+        accepted++;
+        if (checked !== decoded.ts)
+          mismatches.push(`${bytes.toString('hex')}: ts ${decoded.ts}, check gave ${String(checked)}`);
+        const { seq, meter, ts, flags, clock } = decoded as Sample;
+        const want = JSON.stringify({ seq, meter, ts, flags, ...(clock ? { clock } : {}) });
+        const got = head instanceof Error ? String(head) : JSON.stringify({ ...head, bytes: undefined });
+        if (got !== want || (head as StoredSample).bytes !== bytes)
+          mismatches.push(`${bytes.toString('hex')}: head ${want}, decodeHead gave ${got}`);
       }
-    };
-    const decoded = attempt(() => decodeSample(i, bytes));
-    const checked = attempt(() => checkSample(i, bytes));
-    const head = attempt(() => decodeHead(i, bytes));
-    if (decoded instanceof Error) {
-      rejected++;
-      for (const [what, got] of [
-        ['check', checked],
-        ['head', head],
-      ] as const) {
-        const same =
-          got instanceof Error &&
-          got.message === decoded.message &&
-          (got as Error & { code?: string }).code === 'BUFFER_DECODE';
-        if (!same) mismatches.push(`${bytes.toString('hex')}: decode rejects, ${what} gave ${String(got)}`);
-      }
-    } else {
-      accepted++;
-      if (checked !== decoded.ts)
-        mismatches.push(`${bytes.toString('hex')}: ts ${decoded.ts}, check gave ${String(checked)}`);
-      const { seq, meter, ts, flags, clock } = decoded as Sample;
-      const want = JSON.stringify({ seq, meter, ts, flags, ...(clock ? { clock } : {}) });
-      const got = head instanceof Error ? String(head) : JSON.stringify({ ...head, bytes: undefined });
-      if (got !== want || (head as StoredSample).bytes !== bytes)
-        mismatches.push(`${bytes.toString('hex')}: head ${want}, decodeHead gave ${got}`);
     }
-  }
-  t.same(mismatches.slice(0, 5), [], 'no input where the two disagree');
-  t.ok(
-    rejected > 1000 && accepted > 1000,
-    `both outcomes exercised (${rejected} rejected, ${accepted} accepted)`,
-  );
-});
+    t.same(mismatches.slice(0, 5), [], 'no input where the two disagree');
+    t.ok(
+      rejected > 1000 && accepted > 1000,
+      `both outcomes exercised (${rejected} rejected, ${accepted} accepted)`,
+    );
+  },
+);

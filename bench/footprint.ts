@@ -19,9 +19,10 @@
  * unit takes it).
  *
  * The agent runs as /usr/bin/meterlink runs it on the box (systemd/install.sh): with the unit's environment and
- * its METERLINK_NODE_FLAGS and, for `run`, METERLINK_RUN_NODE_FLAGS on node's command line (V8 flags NODE_OPTIONS
- * refuses, e.g. `--optimize-for-size`, `--max-opt=1`). `--node-flags "..."` replaces both (`--node-flags ""`: none; `--lite-mode`, `--no-opt`, `--cpu-prof
- * --cpu-prof-dir=DIR`: the agent is stopped with SIGTERM and waited for, so a profile is written).
+ * its METERLINK_NODE_FLAGS and, for `run`, METERLINK_RUN_NODE_FLAGS on node's command line (V8 flags
+ * NODE_OPTIONS refuses, e.g. `--optimize-for-size`, `--max-opt=1`). `--node-flags "..."` replaces both
+ * (`--node-flags ""`: none; `--lite-mode`, `--no-opt`, `--cpu-prof --cpu-prof-dir=DIR`: the agent is stopped
+ * with SIGTERM and waited for, so a profile is written).
  *
  * `--bin FILE` measures another build of the CLI than the installed bundle (dist/bundle/meterlink.js), e.g.
  * tsc's per-module output `dist/agent/bin.js`, to compare the two in the same conditions.

@@ -8,7 +8,7 @@
  * process lives. As one entry plus code-split chunks (each command's code still loads only when that command
  * runs), with comments and whitespace gone and dead code dropped, `meterlink run` opens ~150 files as it
  * starts instead of ~700 (.js, .json, .node; strace), and in the same bench:footprint run its V8 heap peak is
- * 2.8 MiB smaller and its steady anonymous RSS 3.6 MiB smaller (README "Figures").
+ * 2.8 MiB smaller and its steady anonymous RSS 3.6 MiB smaller (docs/memory.md).
  *
  * What stays outside the bundle and loads from node_modules as before:
  * - the native modules and what locates its binary relative to its own files: aws-crt, classic-level,

@@ -92,7 +92,11 @@ function event<K extends string, D extends TSchema>(name: K, data: D) {
   return Type.Object({ ...common, event: Type.Literal(name), data }, strict);
 }
 
-const obj = <P extends Parameters<typeof Type.Object>[0]>(p: P) => Type.Object(p, strict);
+const obj = <P extends Parameters<typeof Type.Object>[0]>(p: P, opts: { description?: string } = {}) =>
+  Type.Object(p, { ...strict, ...opts });
+
+/** At most this many lost ranges in one `buffer_repaired` event (keeps it far below the message limit). */
+export const MAX_LOST_RANGES = 256;
 
 export const EventKinds = [
   'agent_started',
@@ -106,6 +110,7 @@ export const EventKinds = [
   'clock_unsynced',
   'cert_expiring',
   'buffer_corrupt_set_aside',
+  'buffer_repaired',
   'publish_not_authorized',
 ] as const;
 export type EventKind = (typeof EventKinds)[number];
@@ -141,6 +146,40 @@ export const EventV1Schema = Type.Union([
   event('clock_unsynced', obj({ source: Type.String({ maxLength: 64 }), unsyncedMs: Count, cause: Text })),
   event('cert_expiring', obj({ notAfter: Type.String({ maxLength: 40 }), daysLeft: Type.Number() })),
   event('buffer_corrupt_set_aside', obj({ path: Text, entries: Type.Optional(Count) })),
+  event(
+    'buffer_repaired',
+    obj(
+      {
+        path: Text,
+        action: Type.Union([Type.Literal('repaired'), Type.Literal('set_aside')], {
+          description: "'repaired': LevelDB's repair brought the store back; 'set_aside': moved to movedTo",
+        }),
+        movedTo: Type.Optional(Text),
+        count: Type.Integer({ minimum: 0, description: 'samples lost: the sum of the lost ranges' }),
+        lost: Type.Array(
+          obj({ firstSeq: Type.Integer({ minimum: 1 }), lastSeq: Type.Integer({ minimum: 1 }) }),
+          {
+            maxItems: MAX_LOST_RANGES,
+            description:
+              'the lost sequence ranges, both ends inclusive, ascending; every seq in them was stored and ' +
+              'is gone (none was acknowledged or dropped by retention)',
+          },
+        ),
+        nextSeq: Type.Integer({ minimum: 1, description: 'the seq the next sample gets' }),
+        exact: Type.Boolean({
+          description:
+            'false when what the store held was not known exactly (its ledger was missing or the ranges ' +
+            'did not fit): count is then a lower bound and lost may be incomplete',
+        }),
+      },
+      {
+        description:
+          'The buffer was damaged (e.g. after a power cut) and repaired or set aside: which stored samples ' +
+          'were lost. Seqs go on from the highest ever used, so a gap in the data is explained by exactly ' +
+          'these ranges.',
+      },
+    ),
+  ),
   event('publish_not_authorized', obj({ topic: Text, reasonCode: Count })),
 ]);
 export type EventV1 = Static<typeof EventV1Schema>;

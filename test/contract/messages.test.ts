@@ -101,6 +101,14 @@ t.test('event messages: every kind, with its data checked', async (t) => {
     clock_unsynced: { source: 'kernel', unsyncedMs: 900_000, cause: 'no time daemon is running' },
     cert_expiring: { notAfter: '2026-01-01T00:00:00Z', daysLeft: 14 },
     buffer_corrupt_set_aside: { path: '/var/lib/meterlink/buffer.corrupt-1' },
+    buffer_repaired: {
+      path: '/var/lib/meterlink/buffer',
+      action: 'repaired',
+      count: 24,
+      lost: [{ firstSeq: 134, lastSeq: 157 }],
+      nextSeq: 158,
+      exact: true,
+    },
     publish_not_authorized: { topic: 'meterlink/v1/apt-12/batch', reasonCode: 135 },
   };
   let n = 0;

@@ -1,5 +1,5 @@
 /**
- * Bundles the two Lambda functions with esbuild into infra-cfn/lambda/dist/{ingest,transform}/index.mjs —
+ * Bundles the Lambda function with esbuild into infra-cfn/lambda/dist/ingest/index.mjs —
  * the directories `aws cloudformation package` zips and uploads (Code: ../lambda/dist/<fn> in the templates).
  * The AWS SDK is bundled too, so the deployed code runs exactly the versions the tests ran.
  *
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export const FUNCTIONS = { ingest: 'ingest-entry.ts', transform: 'transform-entry.ts' } as const;
+export const FUNCTIONS = { ingest: 'ingest-entry.ts' } as const;
 export type FunctionName = keyof typeof FUNCTIONS;
 
 export interface BuiltFunction {

@@ -8,10 +8,15 @@
  *   there (bisecting, bounded by MaximumRetryAttempts / MaximumRecordAgeInSeconds, then the SQS destination).
  *   Processing stops at the first such record; records after it come back in the retry anyway.
  * - Writes are idempotent, so the records that do come back twice change nothing.
+ * - With a lake hand-off (lake.ts), accepted batches also go to Firehose (Parquet rows and the raw archive)
+ *   in the same group as the hot-store write, and rejected records to S3 under `rejected/`; when Firehose or
+ *   S3 cannot take them, the group's first record is handed back like a store outage. Lake rows may then
+ *   repeat; the lake's queries deduplicate by (device, meter, seq).
  */
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import type { CertificateSource } from './certificates.js';
 import { isIngestError } from './errors.js';
+import type { AcceptedBatch, LakeHandoff } from './lake.js';
 import { emitMetrics, type LogLine } from './metrics.js';
 import type { SampleSink, VerifiedBatch } from './sinks/sink.js';
 import { verifyRecord } from './verify.js';
@@ -19,6 +24,8 @@ import { verifyRecord } from './verify.js';
 export interface IngestDeps {
   readonly sink: SampleSink;
   readonly certs: CertificateSource;
+  /** Firehose rows + raw archive + rejected records (absent: hot store only). */
+  readonly lake?: LakeHandoff;
   readonly namespace?: string;
   readonly log?: LogLine;
   readonly now?: () => number;
@@ -34,6 +41,11 @@ export interface IngestSummary {
   samplesWritten: number;
   samplesRejectedByStore: number;
   rejectedByReason: Record<string, number>;
+  /** Rows handed to the lake's Firehose stream, and the Firehose records that carried them. */
+  lakeRows: number;
+  lakeRecords: number;
+  /** Rejected records written under `rejected/` in S3. */
+  rejectedStored: number;
 }
 
 export type IngestHandler = ((event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse>) & {
@@ -57,16 +69,23 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       samplesWritten: 0,
       samplesRejectedByStore: 0,
       rejectedByReason: {},
+      lakeRows: 0,
+      lakeRecords: 0,
+      rejectedStored: 0,
     };
     last = sum;
     let failedAt: string | undefined;
     // Accepted records waiting for one sink write, with the sequence number of the first of them.
     let group: VerifiedBatch[] = [];
+    let lakeGroup: AcceptedBatch[] = [];
     let groupFirst: string | undefined;
     let groupSamples = 0;
 
     const flush = async (): Promise<boolean> => {
       if (group.length === 0) return true;
+      const toLake = deps.lake?.deliver(lakeGroup);
+      // Settled here so that a lake failure never goes unobserved while the store write runs.
+      toLake?.catch(() => {});
       try {
         const r = await deps.sink.write(group);
         sum.samplesWritten += r.written;
@@ -106,8 +125,29 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         }
       } finally {
         group = [];
-        groupFirst = undefined;
+        lakeGroup = [];
         groupSamples = 0;
+      }
+      try {
+        const l = await toLake;
+        if (l) {
+          sum.lakeRows += l.rows;
+          sum.lakeRecords += l.records;
+        }
+      } catch (err) {
+        failedAt = groupFirst;
+        log(
+          JSON.stringify({
+            level: 'error',
+            msg: 'lake hand-off failed; records handed back for retry',
+            code: isIngestError(err) ? err.code : 'UNEXPECTED',
+            error: (err as Error)?.message,
+            sequenceNumber: groupFirst,
+          }),
+        );
+        return false;
+      } finally {
+        groupFirst = undefined;
       }
       return true;
     };
@@ -126,6 +166,32 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         };
       }
       if (outcome.kind === 'rejected') {
+        if (deps.lake) {
+          try {
+            const key = await deps.lake.reject({
+              reason: outcome.reason,
+              detail: outcome.detail,
+              thing: outcome.thing,
+              partitionKey: rec.kinesis.partitionKey,
+              sequenceNumber: seqNo,
+              data: new Uint8Array(Buffer.from(rec.kinesis.data, 'base64')),
+              arrivedAt: Math.round(rec.kinesis.approximateArrivalTimestamp * 1000),
+            });
+            if (key !== undefined) sum.rejectedStored++;
+          } catch (err) {
+            if (!(await flush())) break;
+            failedAt = seqNo;
+            log(
+              JSON.stringify({
+                level: 'error',
+                msg: 'rejected record not stored; record handed back',
+                error: (err as Error)?.message,
+                sequenceNumber: seqNo,
+              }),
+            );
+            break;
+          }
+        }
         sum.rejected++;
         sum.rejectedByReason[outcome.reason] = (sum.rejectedByReason[outcome.reason] ?? 0) + 1;
         log(
@@ -157,6 +223,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       sum.accepted++;
       groupFirst ??= seqNo;
       group.push({ device: outcome.batch.device, samples: outcome.batch.samples });
+      lakeGroup.push({ envelope: outcome.envelope, batch: outcome.batch, kid: outcome.kid });
       groupSamples += outcome.batch.samples.length;
       if (groupSamples >= perWrite && !(await flush())) break;
     }
@@ -181,6 +248,9 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         samplesWritten: 0,
         samplesRejectedByStore: 0,
         rejectedByReason: {},
+        lakeRows: 0,
+        lakeRecords: 0,
+        rejectedStored: 0,
       },
   });
 }

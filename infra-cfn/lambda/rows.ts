@@ -36,7 +36,10 @@ export function sampleRows(batch: BatchV1, kid: string, receivedAt: number): Sam
   });
 }
 
-/** The `dt` partition: UTC date of the batch's first sample (a batch spanning midnight stays whole). */
+/**
+ * UTC date of the batch's first sample. The lake's `dt` partition is each row's own sample date instead
+ * (lake.ts `rowDate`, computed by Firehose with `DT_QUERY`); a batch across midnight spans two partitions.
+ */
 export function partitionDate(batch: BatchV1, fallbackMs: number): string {
   const ts = batch.samples[0]?.ts ?? fallbackMs;
   return new Date(ts).toISOString().slice(0, 10);

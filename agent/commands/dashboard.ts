@@ -68,8 +68,14 @@ export const dashboardCommand: CommandModule = {
           openHistory,
           parseListen,
           startDashboardServer,
+          tokenProblem,
         } = await import('../dashboard/index.js');
         const { liveView } = await import('../dashboard/live.js');
+        // `--token` follows the rule dashboard.token follows in the config (checked there by loadConfig).
+        if (opts.token !== undefined) {
+          const bad = tokenProblem(opts.token);
+          if (bad) throw new CliError(`--token: ${bad.message}; ${bad.fix}`, ExitCode.usage);
+        }
         let config: Config;
         try {
           config = await loadConfig(opts.config);
@@ -129,7 +135,7 @@ export const dashboardCommand: CommandModule = {
         try {
           server = await startDashboardServer({
             listen,
-            ...(token ? { token } : {}),
+            ...(token !== undefined ? { token } : {}),
             assets: await loadAssets(),
             live,
             ...(history ? { history } : {}),

@@ -4,7 +4,7 @@
  */
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { listenProblem } from '../dashboard/listen.js';
+import { listenProblem, tokenProblem } from '../dashboard/listen.js';
 import { closest } from './suggest.js';
 import { formatPath } from './locate.js';
 import type { CloudConfig, MeterConfig } from './schema.js';
@@ -226,11 +226,16 @@ export async function checkCloudFiles(cloud: CloudConfig | undefined): Promise<S
   return problems;
 }
 
-/** `dashboard.listen` off loopback needs `dashboard.token` (anyone on the network could read the meter). */
+/**
+ * `dashboard.listen` off loopback needs `dashboard.token` (anyone on the network could read the meter); the
+ * token itself follows the one rule `meterlink dashboard --token` follows too (listen.ts `tokenProblem`).
+ */
 export function checkDashboard(raw: unknown): SchemaProblem[] {
   if (typeof raw !== 'object' || raw === null) return [];
   const d = raw as { listen?: unknown; token?: unknown };
   if (typeof d.listen !== 'string') return [];
   const p = listenProblem(d.listen, typeof d.token === 'string' ? d.token : undefined);
-  return p ? [{ code: 'DASHBOARD_TOKEN', path: ['dashboard', 'listen'], ...p }] : [];
+  if (!p) return [];
+  const onToken = typeof d.token === 'string' && tokenProblem(d.token) !== undefined;
+  return [{ code: 'DASHBOARD_TOKEN', path: ['dashboard', onToken ? 'token' : 'listen'], ...p }];
 }

@@ -17,6 +17,7 @@ import {
   parseSize,
   sizePattern,
 } from './units.js';
+import { TOKEN_PATTERN } from '../dashboard/listen.js';
 import { timeSources } from '../time/sources.js';
 
 /** IoT Core's largest MQTT message (AWS IoT Core quotas: "Maximum size of a message payload: 128 KB"). */
@@ -508,7 +509,7 @@ export const ConfigSchema = Type.Object(
           ),
           token: Type.Optional(
             Type.String({
-              pattern: '^[A-Za-z0-9._~-]{16,256}$',
+              pattern: TOKEN_PATTERN,
               description:
                 'Secret every request must carry (?token= or Authorization: Bearer) when listen is not loopback; e.g. openssl rand -hex 16.',
               errorMessage:

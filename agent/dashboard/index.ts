@@ -17,7 +17,7 @@ import { liveView, type DashboardEvent } from './live.js';
 import { startDashboardServer, type Asset, type DashboardServer } from './server.js';
 
 export { openHistory, type HistoryStore } from './history.js';
-export { dashboardUrl, isLoopback, listenProblem, parseListen } from './listen.js';
+export { dashboardUrl, isLoopback, listenProblem, parseListen, tokenProblem } from './listen.js';
 export { startDashboardServer } from './server.js';
 
 export type DashboardConfig = NonNullable<Config['dashboard']>;
@@ -101,7 +101,7 @@ export async function startDashboard(opts: StartDashboardOptions): Promise<Dashb
   try {
     server = await startDashboardServer({
       listen,
-      ...(cfg.token ? { token: cfg.token } : {}),
+      ...(cfg.token !== undefined ? { token: cfg.token } : {}),
       assets: await loadAssets(),
       live: async () => liveView(opts.status(), events, Date.now()),
       history,

@@ -41,11 +41,47 @@ export function dashboardUrl(addr: { host: string; port: number }, token?: strin
   return `http://${host}:${addr.port}/${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 }
 
-/** The config rule: a problem text and fix when a non-loopback address has no token, else undefined. */
-export function listenProblem(
-  listen: string,
-  token: string | undefined,
-): { message: string; fix: string } | undefined {
+/**
+ * What a dashboard token must look like: long enough that guessing it over the network is hopeless, and only
+ * characters that survive a URL query (`?token=`) unescaped. The config schema uses the same pattern.
+ */
+export const TOKEN_PATTERN = '^[A-Za-z0-9._~-]{16,256}$';
+const tokenRe = new RegExp(TOKEN_PATTERN);
+
+export interface AccessProblem {
+  message: string;
+  fix: string;
+}
+
+/**
+ * The one token rule, for every place a token can be given (`dashboard.token`, `meterlink dashboard --token`,
+ * the server itself): undefined when `token` is acceptable, else what is wrong and the fix.
+ */
+export function tokenProblem(token: string): AccessProblem | undefined {
+  if (tokenRe.test(token)) return undefined;
+  const why =
+    token.length === 0
+      ? 'the token is empty'
+      : token.length < 16
+        ? `the token has ${token.length} characters, fewer than 16`
+        : token.length > 256
+          ? `the token has ${token.length} characters, more than 256`
+          : 'the token has characters other than letters, digits and . _ ~ -';
+  return {
+    message: why,
+    fix: 'use at least 16 letters, digits or . _ ~ - (e.g. the output of `openssl rand -hex 16`)',
+  };
+}
+
+/**
+ * The access rule: a problem text and fix when the token is malformed, or when a non-loopback address has no
+ * token; else undefined.
+ */
+export function listenProblem(listen: string, token: string | undefined): AccessProblem | undefined {
+  if (token !== undefined) {
+    const bad = tokenProblem(token);
+    if (bad) return bad;
+  }
   let addr: ListenAddress;
   try {
     addr = parseListen(listen);

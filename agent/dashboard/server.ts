@@ -5,18 +5,22 @@
  *   GET /api/live              live view: power per meter and phase, reading age, buffer, connection, clock, events
  *   GET /api/history           power per minute (24 h), energy per hour (48 h) and per local day (60 days)
  *   GET /api/stream            Server-Sent Events: `live` (the /api/live document) every second, `event` per event
+ *                              (with backpressure and memory bounds per client: sse.ts)
  *
  * Access: on loopback no token is needed, but the Host header must name a loopback host (a web page elsewhere
  * cannot reach the box through DNS rebinding). With a token, every /api request must carry it (`?token=` —
- * EventSource cannot send headers — or `Authorization: Bearer`); the static files are public code.
+ * EventSource cannot send headers — or `Authorization: Bearer`); the static files are public code. The server
+ * refuses to start with a malformed token, or off loopback without one (listen.ts `listenProblem`), whoever
+ * starts it.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bucketEnergy, mean } from './energy.js';
 import { HOUR_MS, MINUTE_MS, type HistoryStore } from './history.js';
-import { dashboardUrl, isLoopback, type ListenAddress } from './listen.js';
+import { dashboardUrl, isLoopback, tokenProblem, type ListenAddress } from './listen.js';
 import type { LiveView } from './live.js';
+import { createSseHub, type SseLimits, type SseStats } from './sse.js';
 
 export interface Asset {
   type: string;
@@ -35,8 +39,10 @@ export interface DashboardServerOptions {
   meters?: () => Promise<string[]>;
   /** SSE `live` period (default 1 s). */
   streamMs?: number;
-  /** Most SSE clients at once (default 16); more get 503. */
+  /** Most SSE clients at once (default 16); one more evicts the client blocked longest, else the oldest. */
   maxClients?: number;
+  /** The other SSE bounds (sse.ts `DEFAULT_SSE_LIMITS`). */
+  sse?: Partial<Omit<SseLimits, 'maxClients'>>;
   now?: () => number;
 }
 
@@ -45,6 +51,8 @@ export interface DashboardServer {
   readonly port: number;
   /** Sends one event to every SSE client. */
   publishEvent(ev: unknown): void;
+  /** The SSE clients and the memory held for them. */
+  sseStats(): SseStats;
   close(): Promise<void>;
 }
 
@@ -92,14 +100,36 @@ export async function historyDoc(
   return { now, available: history !== undefined, ...(note ? { note } : {}), meters };
 }
 
+/** The server would be open to anyone, or its token is malformed. */
+export class DashboardAccessError extends Error {
+  readonly code = 'DASHBOARD_TOKEN' as const;
+  constructor(
+    message: string,
+    readonly fix: string,
+  ) {
+    super(`${message}; ${fix}`);
+    this.name = 'DashboardAccessError';
+  }
+}
+
 export async function startDashboardServer(opts: DashboardServerOptions): Promise<DashboardServer> {
+  const access =
+    opts.token !== undefined
+      ? tokenProblem(opts.token)
+      : opts.listen.loopback
+        ? undefined
+        : {
+            message: `${opts.listen.host} is reachable from the network, so the dashboard needs a token`,
+            fix: 'give it dashboard.token or --token (e.g. the output of `openssl rand -hex 16`), or listen on 127.0.0.1',
+          };
+  if (access) throw new DashboardAccessError(access.message, access.fix);
   const now = opts.now ?? Date.now;
-  const token = opts.token ? Buffer.from(opts.token) : undefined;
-  const clients = new Set<ServerResponse>();
+  const token = opts.token === undefined ? undefined : Buffer.from(opts.token);
+  const clients = createSseHub({ ...opts.sse, maxClients: opts.maxClients ?? 16 });
   let streamTimer: NodeJS.Timeout | undefined;
 
   const authorised = (req: IncomingMessage, url: URL): boolean => {
-    if (!token) return true;
+    if (token === undefined) return true;
     const given = url.searchParams.get('token') ?? /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (given === undefined) return false;
     const b = Buffer.from(given);
@@ -132,9 +162,10 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
   const liveOrError = async () => (await opts.live()) ?? { error: 'no status yet: is the agent running?' };
 
   const tickStream = async () => {
+    clients.sweep();
     if (clients.size === 0) return;
     const doc = JSON.stringify(await liveOrError());
-    for (const c of clients) c.write(`event: live\ndata: ${doc}\n\n`);
+    clients.broadcast(`event: live\ndata: ${doc}\n\n`, true);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -160,25 +191,23 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
         return json(res, 200, await historyDoc(opts.history, ids, now(), opts.historyNote));
       }
       case '/api/stream': {
-        if (clients.size >= (opts.maxClients ?? 16))
-          return json(res, 503, { error: 'too many dashboards open' });
         res.writeHead(200, {
           ...SECURITY_HEADERS,
           'content-type': 'text/event-stream',
           'cache-control': 'no-store',
-          connection: 'keep-alive',
+          // A stream that ends (sse.ts: maxStreamMs) closes its connection; the browser opens a new one.
+          connection: 'close',
         });
-        res.write('retry: 2000\n\n');
         clients.add(res);
-        req.on('close', () => {
-          clients.delete(res);
+        clients.send(res, 'retry: 2000\n\n', false);
+        res.once('close', () => {
           if (clients.size === 0 && streamTimer) {
             clearInterval(streamTimer);
             streamTimer = undefined;
           }
         });
         streamTimer ??= setInterval(() => void tickStream().catch(() => {}), opts.streamMs ?? 1_000);
-        res.write(`event: live\ndata: ${JSON.stringify(await liveOrError())}\n\n`);
+        clients.send(res, `event: live\ndata: ${JSON.stringify(await liveOrError())}\n\n`, true);
         return;
       }
       default:
@@ -206,13 +235,12 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
     url: dashboardUrl({ host: opts.listen.host, port }),
     port,
     publishEvent(ev) {
-      const line = `event: event\ndata: ${JSON.stringify(ev)}\n\n`;
-      for (const c of clients) c.write(line);
+      clients.broadcast(`event: event\ndata: ${JSON.stringify(ev)}\n\n`, false);
     },
+    sseStats: () => clients.stats(),
     async close() {
       if (streamTimer) clearInterval(streamTimer);
-      for (const c of clients) c.end();
-      clients.clear();
+      clients.closeAll();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { parseConfig, type ConfigError } from '../../agent/config/index.js';
 import { loadAssets } from '../../agent/dashboard/index.js';
 import { openHistory } from '../../agent/dashboard/history.js';
-import { dashboardUrl, isLoopback, listenProblem, parseListen } from '../../agent/dashboard/listen.js';
+import {
+  dashboardUrl,
+  isLoopback,
+  listenProblem,
+  parseListen,
+  tokenProblem,
+} from '../../agent/dashboard/listen.js';
 import { liveView } from '../../agent/dashboard/live.js';
 import { startDashboardServer, type DashboardServerOptions } from '../../agent/dashboard/server.js';
 import type { AgentStatus } from '../../agent/daemon/status-file.js';
@@ -247,17 +253,42 @@ t.test('token: /api needs it (query or bearer), static files do not', async (t) 
   );
 });
 
-t.test('too many streams: 503', async (t) => {
+t.test('too many streams: the oldest gives way (a browser reconnects by itself)', async (t) => {
   const s = await server(t, { maxClients: 1 });
-  const open = new Promise<void>((resolve) => {
+  const first = new Promise<void>((resolve) => {
     const req = request({ host: '127.0.0.1', port: s.port, path: '/api/stream' }, (res) => {
       res.once('data', () => resolve());
+      res.on('error', () => {});
     });
+    req.on('error', () => {});
     t.teardown(() => req.destroy());
     req.end();
   });
-  await open;
-  t.equal((await get(s.port, '/api/stream')).status, 503);
+  await first;
+  const msgs = await stream(s.port, '/api/stream', 1);
+  t.equal(msgs[0]?.event, 'live', 'the newcomer streams');
+  t.equal(s.sseStats().dropped.evicted, 1, 'the older stream evicted');
+});
+
+t.test('tokens: a malformed or missing one keeps the server from starting', async (t) => {
+  const assets = await loadAssets();
+  const start = (listen: string, token?: string) =>
+    startDashboardServer({
+      listen: parseListen(listen),
+      assets,
+      live: async () => undefined,
+      ...(token !== undefined ? { token } : {}),
+    });
+  await t.rejects(start('127.0.0.1:0', ''), { code: 'DASHBOARD_TOKEN', message: /token is empty/ });
+  await t.rejects(start('127.0.0.1:0', 'x'), {
+    code: 'DASHBOARD_TOKEN',
+    message: /1 characters, fewer than 16/,
+  });
+  await t.rejects(start('0.0.0.0:0'), { code: 'DASHBOARD_TOKEN', message: /reachable from the network/ });
+  t.match(tokenProblem('a b c d e f g h i j'), { message: /other than letters/ });
+  t.equal(tokenProblem('0123456789abcdef'), undefined, '16 characters are enough');
+  t.match(listenProblem('0.0.0.0:8080', ''), { message: /token is empty/ }, 'the config rule uses it');
+  t.match(listenProblem('127.0.0.1:8080', 'short'), { message: /fewer than 16/ }, 'on loopback too');
 });
 
 t.test('no history store: the page says why', async (t) => {

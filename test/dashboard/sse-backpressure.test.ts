@@ -1,0 +1,118 @@
+/**
+ * SSE clients that stop reading, on real sockets against the real dashboard server: a raw net.Socket asks for
+ * /api/stream and never reads. The server must drop it with what it holds for that client bounded, keep
+ * serving a client that reads, let a newcomer in at the cap, and end streams after their lifetime.
+ */
+import t, { type Test } from 'tap';
+import { connect, type Socket } from 'node:net';
+import { request } from 'node:http';
+import { loadAssets } from '../../agent/dashboard/index.js';
+import { parseListen } from '../../agent/dashboard/listen.js';
+import { startDashboardServer, type DashboardServerOptions } from '../../agent/dashboard/server.js';
+import { waitFor } from '../harness/wait.js';
+
+// A live document of ~32 KiB every 5 ms: a reader that stops fills the kernel's buffers within a second or
+// two, so Node's own queue for it is reached without waiting minutes.
+const BIG = { pad: 'x'.repeat(32 * 1024) };
+const QUEUE = 64 * 1024;
+
+async function server(t: Test, extra: Partial<DashboardServerOptions> = {}) {
+  const s = await startDashboardServer({
+    listen: parseListen('127.0.0.1:0'),
+    assets: await loadAssets(),
+    live: async () => BIG as never,
+    streamMs: 5,
+    sse: { maxQueueBytes: QUEUE, stallMs: 300 },
+    ...extra,
+  });
+  t.teardown(() => s.close());
+  return s;
+}
+
+/** A client that sends the request and then never reads a byte. */
+function stalledClient(t: Test, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    sock.pause();
+    sock.on('error', () => {});
+    sock.once('connect', () => {
+      sock.write(`GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+      resolve(sock);
+    });
+    sock.once('error', reject);
+    t.teardown(() => sock.destroy());
+  });
+}
+
+/** A client that reads everything; counts the bytes it got. */
+function readingClient(t: Test, port: number) {
+  const got = { bytes: 0, status: 0, ended: false };
+  const req = request({ host: '127.0.0.1', port, path: '/api/stream' }, (res) => {
+    got.status = res.statusCode ?? 0;
+    res.on('data', (c: Buffer) => (got.bytes += c.length));
+    res.on('end', () => (got.ended = true));
+    res.on('error', () => {});
+  });
+  req.on('error', () => {});
+  req.end();
+  t.teardown(() => req.destroy());
+  return got;
+}
+
+t.test('a client that never reads is dropped; what the server holds for it stays bounded', async (t) => {
+  const s = await server(t);
+  const stalled = await stalledClient(t, s.port);
+  const reader = readingClient(t, s.port);
+  await waitFor(() => s.sseStats().clients === 2, { what: 'both clients connected' });
+  const stats = await waitFor(
+    () => {
+      const st = s.sseStats();
+      return st.dropped.queue + st.dropped.stalled >= 1 && st;
+    },
+    { what: 'the stalled client dropped', timeout: 20_000 },
+  );
+  t.equal(stats.clients, 1, 'the reading client stays');
+  t.ok(stats.skippedFrames > 0, 'live frames skipped while the stalled socket had not drained');
+  t.ok(
+    stats.peakClientQueuedBytes <= QUEUE,
+    `per client at most ${QUEUE} B held (peak ${stats.peakClientQueuedBytes} B)`,
+  );
+  t.ok(stats.peakQueuedBytes <= 2 * QUEUE, `in total at most 2 × ${QUEUE} B (peak ${stats.peakQueuedBytes})`);
+  const before = reader.bytes;
+  await waitFor(() => reader.bytes > before + 256 * 1024, { what: 'the reader still streams' });
+
+  // The stalled socket was reset, not politely ended: once it reads, it sees the reset (or the end).
+  const closed = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
+  stalled.resume();
+  await closed;
+  t.pass('the stalled connection is closed by the server');
+});
+
+t.test('at the cap a newcomer gets in: the blocked client is evicted first', async (t) => {
+  const s = await server(t, { maxClients: 2, sse: { maxQueueBytes: 1024 * 1024, stallMs: 60_000 } });
+  await stalledClient(t, s.port);
+  // Alone, so the skipped frames are surely the stalled client's: its socket does not drain.
+  await waitFor(() => s.sseStats().skippedFrames > 0, { what: 'the stalled client blocked' });
+  const reader = readingClient(t, s.port);
+  await waitFor(() => s.sseStats().clients === 2 && reader.bytes > 0, { what: 'two clients connected' });
+  const third = readingClient(t, s.port);
+  await waitFor(() => third.bytes > 0, { what: 'the third client streams' });
+  const st = s.sseStats();
+  t.equal(third.status, 200, 'no 503');
+  t.equal(st.dropped.evicted, 1, 'one evicted');
+  t.equal(st.clients, 2);
+  const before = reader.bytes;
+  await waitFor(() => reader.bytes > before, { what: 'the reading client was not the one evicted' });
+});
+
+t.test('streams end after their lifetime; the browser side sees a clean end', async (t) => {
+  const s = await server(t, {
+    live: async () => ({ small: true }) as never,
+    streamMs: 20,
+    sse: { maxStreamMs: 200 },
+  });
+  const reader = readingClient(t, s.port);
+  await waitFor(() => reader.ended, { what: 'the stream ended' });
+  t.equal(s.sseStats().retired, 1);
+  t.equal(s.sseStats().clients, 0);
+});

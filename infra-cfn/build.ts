@@ -1,5 +1,5 @@
 /**
- * Bundles the Lambda function with esbuild into infra-cfn/lambda/dist/ingest/index.mjs —
+ * Bundles the Lambda functions with esbuild into infra-cfn/lambda/dist/{ingest,provisioning-hook}/index.mjs —
  * the directories `aws cloudformation package` zips and uploads (Code: ../lambda/dist/<fn> in the templates).
  * The AWS SDK is bundled too, so the deployed code runs exactly the versions the tests ran.
  *
@@ -12,7 +12,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export const FUNCTIONS = { ingest: 'ingest-entry.ts' } as const;
+export const FUNCTIONS = {
+  ingest: 'ingest-entry.ts',
+  'provisioning-hook': 'provisioning-hook-entry.ts',
+} as const;
 export type FunctionName = keyof typeof FUNCTIONS;
 
 export interface BuiltFunction {

@@ -1,9 +1,10 @@
 /**
- * Device certificates from AWS IoT (DescribeCertificate by certificate id = kid hex), cached per Lambda
- * container. Not-found answers are cached briefly too, so a flood of garbage kids cannot hammer the IoT API.
+ * Device certificates from AWS IoT (DescribeCertificate by certificate id = kid hex) and the certificates
+ * attached to each thing (ListThingPrincipals), cached per Lambda container. Not-found answers are cached
+ * briefly too, so a flood of garbage kids cannot hammer the IoT API.
  */
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
-import { DescribeCertificateCommand, type IoTClient } from '@aws-sdk/client-iot';
+import { DescribeCertificateCommand, ListThingPrincipalsCommand, type IoTClient } from '@aws-sdk/client-iot';
 import { IngestError } from './errors.js';
 
 export interface DeviceCertificate {
@@ -30,6 +31,12 @@ function publicKeyIfNamedByFingerprint(id: string, pem: string): KeyObject | und
 export interface CertificateSource {
   /** The certificate with this id, or undefined when IoT does not know it. Throws CERT_LOOKUP_FAILED. */
   get(id: string): Promise<DeviceCertificate | undefined>;
+  /**
+   * Ids of the certificates attached to this thing (empty when IoT knows no such thing). A certificate that is
+   * ACTIVE but attached to another thing must not sign for this one. Throws CERT_LOOKUP_FAILED.
+   */
+  attachedTo(thing: string): Promise<ReadonlySet<string>>;
+  /** Lookups of both kinds answered from the cache (hits) or asked of IoT (misses). */
   readonly stats: { hits: number; misses: number };
   clear(): void;
 }
@@ -44,20 +51,72 @@ export interface IotCertificateSourceOptions {
   readonly now?: () => number;
 }
 
-interface Entry {
-  readonly value: Promise<DeviceCertificate | undefined>;
+interface Entry<T> {
+  readonly value: Promise<T>;
   expires: number;
 }
 
-export function createIotCertificateSource(opts: IotCertificateSourceOptions): CertificateSource {
-  const ttl = opts.ttlMs ?? 15 * 60_000;
-  const negativeTtl = opts.negativeTtlMs ?? 60_000;
-  const max = opts.maxEntries ?? 20_000;
-  const now = opts.now ?? Date.now;
-  const cache = new Map<string, Entry>();
-  const stats = { hits: 0, misses: 0 };
+/** A bounded per-container cache: found values for `ttl`, "nothing" for `negativeTtl`, failures never. */
+function ttlCache<T>(
+  opts: { ttl: number; negativeTtl: number; max: number; now: () => number },
+  stats: { hits: number; misses: number },
+  isNothing: (v: T) => boolean,
+) {
+  const cache = new Map<string, Entry<T>>();
+  return {
+    clear: () => cache.clear(),
+    async get(key: string, load: () => Promise<T>): Promise<T> {
+      const t = opts.now();
+      const hit = cache.get(key);
+      if (hit && hit.expires > t) {
+        stats.hits++;
+        return hit.value;
+      }
+      stats.misses++;
+      const entry: Entry<T> = { value: load(), expires: t + opts.ttl };
+      cache.delete(key);
+      cache.set(key, entry);
+      // Map iteration order is insertion order: the first key is the oldest entry.
+      if (cache.size > opts.max) cache.delete(cache.keys().next().value as string);
+      try {
+        const v = await entry.value;
+        if (isNothing(v)) entry.expires = t + opts.negativeTtl;
+        return v;
+      } catch (err) {
+        // Failures are not cached: the next record asks again.
+        if (cache.get(key) === entry) cache.delete(key);
+        throw err;
+      }
+    },
+  };
+}
 
-  async function fetchOne(id: string): Promise<DeviceCertificate | undefined> {
+const CERT_ARN = /:cert\/([0-9a-f]{64})$/;
+
+export function createIotCertificateSource(opts: IotCertificateSourceOptions): CertificateSource {
+  const limits = {
+    ttl: opts.ttlMs ?? 15 * 60_000,
+    negativeTtl: opts.negativeTtlMs ?? 60_000,
+    max: opts.maxEntries ?? 20_000,
+    now: opts.now ?? Date.now,
+  };
+  const stats = { hits: 0, misses: 0 };
+  const certs = ttlCache<DeviceCertificate | undefined>(limits, stats, (v) => v === undefined);
+  const things = ttlCache<ReadonlySet<string>>(limits, stats, (v) => v.size === 0);
+
+  const lookupFailed = (call: string, context: Record<string, unknown>, err: unknown) =>
+    new IngestError(
+      'CERT_LOOKUP_FAILED',
+      `IoT ${call} failed: ${(err as { name?: string }).name ?? 'error'}`,
+      context,
+      { cause: err },
+    );
+  const notFound = (err: unknown) => {
+    const name = (err as { name?: string }).name;
+    return name === 'ResourceNotFoundException' || name === 'InvalidRequestException';
+  };
+
+  async function fetchCert(id: string): Promise<DeviceCertificate | undefined> {
     try {
       const out = await opts.iot.send(new DescribeCertificateCommand({ certificateId: id }));
       const d = out.certificateDescription;
@@ -69,42 +128,37 @@ export function createIotCertificateSource(opts: IotCertificateSourceOptions): C
         publicKey: publicKeyIfNamedByFingerprint(id, d.certificatePem),
       };
     } catch (err) {
-      const name = (err as { name?: string }).name;
-      if (name === 'ResourceNotFoundException' || name === 'InvalidRequestException') return undefined;
-      throw new IngestError(
-        'CERT_LOOKUP_FAILED',
-        `IoT DescribeCertificate(${id}) failed: ${name ?? 'error'}`,
-        { id },
-        { cause: err },
-      );
+      if (notFound(err)) return undefined;
+      throw lookupFailed(`DescribeCertificate(${id})`, { id }, err);
     }
+  }
+
+  async function fetchAttached(thing: string): Promise<ReadonlySet<string>> {
+    const ids = new Set<string>();
+    try {
+      let nextToken: string | undefined;
+      do {
+        const out = await opts.iot.send(new ListThingPrincipalsCommand({ thingName: thing, nextToken }));
+        for (const arn of out.principals ?? []) {
+          const id = CERT_ARN.exec(arn)?.[1];
+          if (id) ids.add(id);
+        }
+        nextToken = out.nextToken || undefined;
+      } while (nextToken);
+    } catch (err) {
+      if (notFound(err)) return ids;
+      throw lookupFailed(`ListThingPrincipals(${thing})`, { thing }, err);
+    }
+    return ids;
   }
 
   return {
     stats,
-    clear: () => cache.clear(),
-    async get(id) {
-      const t = now();
-      const hit = cache.get(id);
-      if (hit && hit.expires > t) {
-        stats.hits++;
-        return hit.value;
-      }
-      stats.misses++;
-      const entry: Entry = { value: fetchOne(id), expires: t + ttl };
-      cache.delete(id);
-      cache.set(id, entry);
-      // Map iteration order is insertion order: the first key is the oldest entry.
-      if (cache.size > max) cache.delete(cache.keys().next().value as string);
-      try {
-        const v = await entry.value;
-        if (v === undefined) entry.expires = t + negativeTtl;
-        return v;
-      } catch (err) {
-        // Failures are not cached: the next record asks again.
-        if (cache.get(id) === entry) cache.delete(id);
-        throw err;
-      }
+    clear: () => {
+      certs.clear();
+      things.clear();
     },
+    get: (id) => certs.get(id, () => fetchCert(id)),
+    attachedTo: (thing) => things.get(thing, () => fetchAttached(thing)),
   };
 }

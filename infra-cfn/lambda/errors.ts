@@ -6,7 +6,7 @@ export type IngestErrorCode =
   | 'SINK_UNAVAILABLE' // the hot store did not answer or throttled: retry the records
   | 'SINK_REJECTED' // the hot store refused the data itself: retrying will not help
   | 'SINK_CONFIG' // missing/invalid configuration (env, secret): fix the deployment
-  | 'CERT_LOOKUP_FAILED' // IoT DescribeCertificate failed for another reason than "not found"
+  | 'CERT_LOOKUP_FAILED' // IoT DescribeCertificate or ListThingPrincipals failed for another reason than "not found"
   | 'LAKE_UNAVAILABLE' // Firehose or S3 did not take the lake's rows, archive lines or a rejected record: retry
   | 'LAKE_REJECTED'; // data no Firehose record can carry: retrying will not help
 

@@ -4,15 +4,17 @@
  *
  * Trust chain: the topic rule adds `principal()` (the certificate the TLS session authenticated) and the
  * topic's thing name; the IoT policy lets a certificate publish only under its own thing's topic. The batch
- * must be signed with that same certificate (`kid` = principal), the certificate must be ACTIVE in IoT, and
- * the batch's device must be the topic's thing.
+ * must be signed with that same certificate (`kid` = principal), the certificate must be ACTIVE in IoT and
+ * attached to the topic's thing, and the batch's device must be the topic's thing. The attachment check stops a
+ * certificate of one box (ACTIVE, its own policy) from signing for another box's thing name.
  */
 import { decodeBatchMessage, type BatchV1, type RejectReason } from '../../cloud-contract/index.js';
 import type { CertificateSource } from './certificates.js';
 import { parseRuleEnvelope, type RuleEnvelope } from './envelope.js';
 import { isIngestError } from './errors.js';
 
-export type VerifyRejectReason = RejectReason | 'BAD_ENVELOPE' | 'PRINCIPAL_MISMATCH' | 'CERT_NOT_ACTIVE';
+export type VerifyRejectReason =
+  RejectReason | 'BAD_ENVELOPE' | 'PRINCIPAL_MISMATCH' | 'CERT_NOT_ACTIVE' | 'CERT_NOT_ATTACHED'; // ACTIVE, signed correctly, but not attached to the topic's thing in IoT
 
 export type VerifyOutcome =
   | {
@@ -51,7 +53,24 @@ export async function verifyRecord(data: Uint8Array, certs: CertificateSource): 
       return cert?.publicKey ?? cert?.pem;
     },
   });
-  if (result.ok) return { kind: 'accepted', envelope: env, batch: result.batch, kid: result.kidHex };
+  if (result.ok) {
+    let attached: ReadonlySet<string>;
+    try {
+      attached = await certs.attachedTo(env.thing);
+    } catch (err) {
+      if (isRetryableLookupError(err))
+        return { kind: 'retry', reason: 'KEY_LOOKUP_FAILED', detail: (err as Error).message };
+      throw err;
+    }
+    if (!attached.has(result.kidHex))
+      return {
+        kind: 'rejected',
+        reason: 'CERT_NOT_ATTACHED',
+        detail: `certificate ${result.kidHex} is not attached to thing ${env.thing}`,
+        thing: env.thing,
+      };
+    return { kind: 'accepted', envelope: env, batch: result.batch, kid: result.kidHex };
+  }
   if (result.reason === 'KEY_LOOKUP_FAILED')
     return { kind: 'retry', reason: result.reason, detail: result.detail };
   if (result.reason === 'UNKNOWN_KID' && kidSeen !== undefined && kidSeen !== env.principal)

@@ -220,6 +220,7 @@ t.test('saved queries over Parquet equal the dashboard', async (t) => {
             publicKey: new X509Certificate(cert.certPem).publicKey,
           }
         : undefined,
+    attachedTo: async (thing) => new Set(thing === THING ? [cert.fingerprint] : []),
     stats: { hits: 0, misses: 0 },
     clear() {},
   };

@@ -39,3 +39,44 @@ t.test(
     t.equal(garbled?.publicKey, undefined, 'an unparsable PEM gets no key (the decoder rejects it later)');
   },
 );
+
+t.test(
+  'the certificates attached to a thing: all pages, cached, not-found briefly, failures not',
+  async (t) => {
+    const id = (n: number) => n.toString(16).padStart(64, '0');
+    const arn = (n: number) => `arn:aws:iot:eu-west-1:123456789012:cert/${id(n)}`;
+    let now = 0;
+    let fail = false;
+    const asked: string[] = [];
+    // IoT ListThingPrincipals is an AWS control-plane call: a stand-in that answers like the API, two pages.
+    const iot = {
+      async send(cmd: { input: { thingName: string; nextToken?: string } }) {
+        asked.push(`${cmd.input.thingName}:${cmd.input.nextToken ?? ''}`);
+        if (fail) throw Object.assign(new Error('boom'), { name: 'ServiceUnavailableException' });
+        if (cmd.input.thingName === 'gone')
+          throw Object.assign(new Error('no such thing'), { name: 'ResourceNotFoundException' });
+        return cmd.input.nextToken
+          ? { principals: [arn(2), 'arn:aws:cognito-identity:eu-west-1:123456789012:identitypool/x'] }
+          : { principals: [arn(1)], nextToken: 'p2' };
+      },
+    };
+    const certs = createIotCertificateSource({ iot: iot as never, now: () => now });
+    t.same(
+      [...(await certs.attachedTo('apt-12-meterbox'))],
+      [id(1), id(2)],
+      'certificate ids from every page',
+    );
+    t.same(asked, ['apt-12-meterbox:', 'apt-12-meterbox:p2']);
+    await certs.attachedTo('apt-12-meterbox');
+    t.equal(asked.length, 2, 'cached');
+    t.same([...(await certs.attachedTo('gone'))], [], 'no such thing: nothing attached');
+    now = 61_000;
+    await certs.attachedTo('gone');
+    await certs.attachedTo('apt-12-meterbox');
+    t.same(asked.slice(2), ['gone:', 'gone:'], 'not-found remembered for a minute, found for 15');
+    fail = true;
+    await t.rejects(certs.attachedTo('apt-13-meterbox'), { code: 'CERT_LOOKUP_FAILED' });
+    fail = false;
+    t.same([...(await certs.attachedTo('apt-13-meterbox'))], [id(1), id(2)], 'a failure is not cached');
+  },
+);

@@ -50,7 +50,12 @@ export async function motoTimestreamRecords(
   );
 }
 
-import { RegisterCertificateWithoutCACommand, type IoTClient } from '@aws-sdk/client-iot';
+import {
+  AttachThingPrincipalCommand,
+  CreateThingCommand,
+  RegisterCertificateWithoutCACommand,
+  type IoTClient,
+} from '@aws-sdk/client-iot';
 import {
   CreateStreamCommand,
   DescribeStreamCommand,
@@ -73,7 +78,10 @@ export interface TestDevice {
   readonly id: string;
 }
 
-/** Issues a device certificate (CN = thing) and registers it in (moto's) IoT with the given status. */
+/**
+ * Issues a device certificate (CN = thing), registers it in (moto's) IoT with the given status, and attaches it
+ * to the thing (created if new), as provisioning does.
+ */
 export async function registerDevice(
   iot: Pick<IoTClient, 'send'>,
   ca: Ca,
@@ -84,6 +92,8 @@ export async function registerDevice(
   const out = await iot.send(new RegisterCertificateWithoutCACommand({ certificatePem: c.certPem, status }));
   if (out.certificateId !== c.fingerprint)
     throw new Error(`IoT certificate id ${out.certificateId} is not the DER SHA-256 ${c.fingerprint}`);
+  await iot.send(new CreateThingCommand({ thingName: thing }));
+  await iot.send(new AttachThingPrincipalCommand({ thingName: thing, principal: out.certificateArn }));
   return { thing, keyPem: c.keyPem, certPem: c.certPem, certDer: c.certDer, id: c.fingerprint };
 }
 

@@ -107,7 +107,7 @@ const ACTION_OF: Record<string, string[]> = {
  * The resource each action acts on: a resource type named in the function's environment (by name, Ref or
  * ARN), or a fixed ARN for calls whose resource is only known per request (a device's certificate or thing),
  * or '*' for actions without resource-level permissions. `kms` lists what the caller needs on the resource's
- * KMS key.
+ * KMS key (a DynamoDB table under a customer key needs kms:Decrypt of its caller, as CDK's grants give).
  */
 type ActionTarget =
   | { type: string; object?: true; kms?: string[]; implies?: string[] }
@@ -120,13 +120,13 @@ const TARGETS: Record<string, ActionTarget> = {
   'iot:DescribeCertificate': { arn: ANY_CERT },
   'iot:ListThingPrincipals': { arn: ANY_THING },
   'iot:DescribeThing': { arn: ANY_THING },
-  'dynamodb:BatchWriteItem': { type: 'AWS::DynamoDB::Table' },
-  'dynamodb:PutItem': { type: 'AWS::DynamoDB::Table' },
-  'dynamodb:GetItem': { type: 'AWS::DynamoDB::Table' },
-  'dynamodb:UpdateItem': { type: 'AWS::DynamoDB::Table' },
-  'dynamodb:DeleteItem': { type: 'AWS::DynamoDB::Table' },
-  'dynamodb:BatchGetItem': { type: 'AWS::DynamoDB::Table' },
-  'dynamodb:Query': { type: 'AWS::DynamoDB::Table' },
+  'dynamodb:BatchWriteItem': { type: 'AWS::DynamoDB::Table', kms: ['kms:Decrypt'] },
+  'dynamodb:PutItem': { type: 'AWS::DynamoDB::Table', kms: ['kms:Decrypt'] },
+  'dynamodb:GetItem': { type: 'AWS::DynamoDB::Table', kms: ['kms:Decrypt'] },
+  'dynamodb:UpdateItem': { type: 'AWS::DynamoDB::Table', kms: ['kms:Decrypt'] },
+  'dynamodb:DeleteItem': { type: 'AWS::DynamoDB::Table', kms: ['kms:Decrypt'] },
+  'dynamodb:BatchGetItem': { type: 'AWS::DynamoDB::Table', kms: ['kms:Decrypt'] },
+  'dynamodb:Query': { type: 'AWS::DynamoDB::Table', kms: ['kms:Decrypt'] },
   // The Timestream write client discovers its endpoint (DescribeEndpoints) before it writes.
   'timestream:WriteRecords': { type: 'AWS::Timestream::Table', implies: ['timestream:DescribeEndpoints'] },
   'timestream:DescribeEndpoints': { none: 'timestream:DescribeEndpoints has no resource type' },
@@ -156,7 +156,9 @@ function kmsKeyOf(r: Resource): string | undefined {
           ? p.KmsKeyId
           : r.type === 'AWS::Kinesis::Stream'
             ? p.StreamEncryption?.KeyId
-            : undefined;
+            : r.type === 'AWS::DynamoDB::Table'
+              ? p.SSESpecification?.KMSMasterKeyId
+              : undefined;
   return typeof k === 'string' && k !== '' ? k : undefined;
 }
 

@@ -78,6 +78,11 @@ t.test('ingest handler', async (t) => {
     { thing: box.thing, data: ruleRecord(box, makeSamples(3, 700), { signer: other }) },
     // box's own signature, but the batch claims another device
     { thing: box.thing, data: ruleRecord(box, makeSamples(3, 800), { device: other.thing }) },
+    // box's valid, ACTIVE certificate signing for another thing, on that thing's topic: not attached to it
+    {
+      thing: other.thing,
+      data: ruleRecord(box, makeSamples(3, 1100), { thing: other.thing, device: other.thing }),
+    },
     { thing: disabled.thing, data: ruleRecord(disabled, makeSamples(3, 900)) },
     { thing: ghost.thing, data: ruleRecord(ghost, makeSamples(3, 1000)) },
     { thing: box.thing, data: Buffer.from('{"payload": 12') },
@@ -85,7 +90,7 @@ t.test('ingest handler', async (t) => {
     { thing: box.thing, data: ruleRecord(box, good2) },
   ]);
   const event = await readEvent(kinesis, stream, streamArn);
-  t.equal(event.Records.length, 10, 'records read back from Kinesis');
+  t.equal(event.Records.length, 11, 'records read back from Kinesis');
 
   const scan = async () => {
     const out = await ddb.send(new ScanCommand({ TableName: 'samples' }));
@@ -99,13 +104,14 @@ t.test('ingest handler', async (t) => {
       t.same(res.batchItemFailures, [], 'no record handed back');
       const s = handler.last();
       t.equal(s.accepted, 2);
-      t.equal(s.rejected, 8);
+      t.equal(s.rejected, 9);
       t.same(s.rejectedByReason, {
         BAD_SIGNATURE: 1,
         TOO_DEEP: 1, // the bare CBOR document is deeper than a COSE_Sign1 envelope may be
         PRINCIPAL_MISMATCH: 1,
         DEVICE_MISMATCH: 1,
         CERT_NOT_ACTIVE: 1,
+        CERT_NOT_ATTACHED: 1,
         UNKNOWN_KID: 1,
         BAD_ENVELOPE: 2,
       });
@@ -115,7 +121,7 @@ t.test('ingest handler', async (t) => {
       const metric = logs
         .map((l) => JSON.parse(l) as Record<string, unknown>)
         .find((l) => '_aws' in l && 'RejectedRecords' in l);
-      t.match(metric, { RejectedRecords: 8, AcceptedRecords: 2, SamplesWritten: 80 }, 'EMF metrics line');
+      t.match(metric, { RejectedRecords: 9, AcceptedRecords: 2, SamplesWritten: 80 }, 'EMF metrics line');
       t.ok(
         logs.some((l) => l.includes('"reason":"PRINCIPAL_MISMATCH"') && l.includes(box.thing)),
         'rejection logged with reason and thing',
@@ -151,7 +157,7 @@ t.test('ingest handler', async (t) => {
       [{ itemIdentifier: event.Records[0]?.kinesis.sequenceNumber }],
       'checkpoint before the first record',
     );
-    t.equal(h.last().retried, 10);
+    t.equal(h.last().retried, 11);
   });
 
   t.test('a store outage hands back the first record of the failed write', async (t) => {

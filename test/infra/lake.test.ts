@@ -346,7 +346,7 @@ t.test('lake hand-off', async (t) => {
     const built = await buildLambdas(out);
     t.same(
       built.map((b) => b.name),
-      ['ingest'],
+      ['ingest', 'provisioning-hook'],
     );
     for (const b of built)
       t.ok(b.bytes > 10_000 && b.bytes < 5_000_000, `${b.name} bundle is ${b.bytes} bytes`);

@@ -18,7 +18,8 @@ import {
 } from '@aws-sdk/client-timestream-write';
 import { valueToNumber, type Sample } from '../../cloud-contract/sample.js';
 import { isIngestError } from '../../infra-cfn/lambda/errors.js';
-import { createDynamoDbSink } from '../../infra-cfn/lambda/sinks/dynamodb.js';
+import { SHARDS, createDynamoDbSink, queryKeys, sampleKey } from '../../infra-cfn/lambda/sinks/dynamodb.js';
+import { readSamples } from '../../infra-cfn/lambda/sinks/dynamodb-read.js';
 import { secretCredentials, sinkFromEnv } from '../../infra-cfn/lambda/sinks/from-env.js';
 import { createInfluxSink, sampleLine } from '../../infra-cfn/lambda/sinks/influx.js';
 import { backoffMs, noneSink, type SampleSink } from '../../infra-cfn/lambda/sinks/sink.js';
@@ -112,6 +113,26 @@ t.test('DynamoDB (moto)', async (t) => {
     return { rows, copies };
   };
   t.test('conformance', async (t) => conformance(t, async () => ({ name: 'dynamodb', sink, readBack })));
+
+  t.test('a meter over a time range: one Query per day and shard, merged in time order', async (t) => {
+    const device = 'read-box';
+    // 1,000 samples of two meters across a UTC midnight, 2 s apart.
+    const t0 = Date.UTC(2025, 0, 15, 23, 40);
+    const samples: Sample[] = makeSamples(1_000, 5_001, t0).map((x, i) => ({ ...x, ts: t0 + i * 2_000 }));
+    await sink.write([{ device, samples }]);
+    const from = t0 + 300 * 2_000;
+    const to = t0 + 900 * 2_000;
+    const items = await readSamples({ client, table: 'samples', concurrency: 32 }, device, 'main', from, to);
+    const want = samples.filter((x) => x.meter === 'main' && x.ts >= from && x.ts < to);
+    t.same(
+      items.map((i) => [Number(i.ts?.N), Number(i.seq?.N)]),
+      want.map((x) => [x.ts, x.seq]),
+      `${want.length} samples of one meter, oldest first, none outside [from, to)`,
+    );
+    t.equal(queryKeys(device, 'main', from, to).length, 2 * SHARDS, 'two days, every shard');
+    const used = new Set(samples.map((x) => sampleKey(device, x).pk));
+    t.ok(used.size > SHARDS, `${used.size} partition keys written`);
+  });
 
   t.test('a missing table is a retryable SINK_UNAVAILABLE', async (t) => {
     const bad = createDynamoDbSink({ client, table: 'nope', retentionDays: 1 });

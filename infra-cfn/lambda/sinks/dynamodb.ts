@@ -1,7 +1,14 @@
 /**
- * DynamoDB hot store (the free-tier path): one item per sample, pk = "device#meter", sk = "ts#seq" with
- * fixed-width digits so the sort key orders by time; TTL attribute `expiresAt`. A re-sent batch writes the
- * same keys with the same attributes (nothing per-delivery is stored), so it changes nothing.
+ * DynamoDB hot store (the free-tier path): one item per sample, TTL attribute `expiresAt`. A re-sent batch
+ * writes the same keys with the same attributes (nothing per-delivery is stored), so it changes nothing.
+ *
+ * Keys spread writes: pk = "device#meter#UTC day#shard", shard = a hash of the sample's seq into
+ * `SHARDS` buckets; sk = "ts#seq" with fixed-width digits, so each partition's items sort by time. A box
+ * draining a backlog writes consecutive samples of one day; the hash deals them evenly over the day's
+ * shards, so one key takes about 1/SHARDS of the drain (a partition serves 1,000 WCU/s), and the day
+ * in the key bounds each item collection. Both parts derive from the sample alone, so a rewrite hits the same
+ * key. Reading a meter's time range means one Query per (day, shard), merged by sk: `queryKeys` here,
+ * `readSamples` in dynamodb-read.ts (apart, so the ingest Lambda's bundle and role hold no read). Figures and access patterns: infra-cfn/README.md, test/infra/sinks.test.ts.
  */
 import {
   BatchWriteItemCommand,
@@ -26,10 +33,38 @@ export interface DynamoDbSinkOptions {
 /** BatchWriteItem takes at most 25 requests. */
 const CHUNK = 25;
 
+/** Write shards per device, meter and day. */
+export const SHARDS = 128;
+const DAY_MS = 86_400_000;
+
+/**
+ * The shard of a sequence number: Fibonacci hashing (the top 7 bits of seq × 2^32/φ), which spreads runs of
+ * consecutive numbers, and arithmetic progressions (a box with n meters gives each every n-th seq), evenly.
+ */
+export function shardOf(seq: number): number {
+  const lo = seq >>> 0;
+  const hi = Math.floor(seq / 2 ** 32) >>> 0;
+  return Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> (32 - Math.log2(SHARDS));
+}
+
+const utcDay = (ts: number) => new Date(Math.floor(ts / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
+export const partitionKey = (device: string, meter: string, day: string, shard: number) =>
+  `${device}#${meter}#${day}#${String(shard).padStart(3, '0')}`;
+export const sortKey = (ts: number, seq: number) =>
+  `${String(ts).padStart(15, '0')}#${String(seq).padStart(16, '0')}`;
+
 export const sampleKey = (device: string, s: Pick<Sample, 'meter' | 'ts' | 'seq'>) => ({
-  pk: `${device}#${s.meter}`,
-  sk: `${String(s.ts).padStart(15, '0')}#${String(s.seq).padStart(16, '0')}`,
+  pk: partitionKey(device, s.meter, utcDay(s.ts), shardOf(s.seq)),
+  sk: sortKey(s.ts, s.seq),
 });
+
+/** The partition keys that hold one meter's samples with ts in [from, to): every shard of every day. */
+export function queryKeys(device: string, meter: string, from: number, to: number): string[] {
+  const keys: string[] = [];
+  for (let d = Math.floor(from / DAY_MS) * DAY_MS; d < to; d += DAY_MS)
+    for (let shard = 0; shard < SHARDS; shard++) keys.push(partitionKey(device, meter, utcDay(d), shard));
+  return keys;
+}
 
 export function sampleItem(device: string, s: Sample, retentionDays: number): Record<string, AttributeValue> {
   const { pk, sk } = sampleKey(device, s);

@@ -55,7 +55,12 @@ async function check(file: string, opts: CheckOptions, io: CliIo): Promise<void>
     if (opts.json) io.out(`${JSON.stringify({ ok: true, file, config })}\n`);
     else io.out(`OK ${file}\n${summarize(config)}\n`);
   } catch (err) {
-    if (!isConfigError(err)) throw err;
+    if (!isConfigError(err)) {
+      // Not a problem of the file (a fault of ours): still one JSON object for a script that asked for one.
+      if (opts.json)
+        io.out(`${JSON.stringify({ ok: false, file, error: (err as Error)?.message ?? String(err) })}\n`);
+      throw err;
+    }
     if (opts.json) io.out(`${JSON.stringify({ ok: false, file, problems: err.problems })}\n`);
     else for (const p of err.problems) io.out(`${formatProblem(p)}\n`);
     const n = err.problems.length;

@@ -3,11 +3,12 @@
  * as readable JSON, and whether the batch signature holds for the given certificate. Exit 0 when the payload
  * is valid (and, with --cert, its signature holds), 1 when it is rejected, with the reason code.
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import {
   certificateDer,
   certificatePublicKey,
   decodePayload,
+  DEFAULT_DECODE_LIMITS,
   flagNames,
   kidFromCertificate,
   kidToHex,
@@ -22,16 +23,64 @@ interface DecodeFlags {
   json?: boolean;
 }
 
-async function readInput(file: string): Promise<Uint8Array> {
+/**
+ * The most input `decode` reads: the largest message the decoder accepts, as base64 text (4/3 of it), with room
+ * for line breaks. A larger input is refused as TOO_LARGE before it is read (a file, by its size) or as soon as
+ * more has arrived (standard input), so its size never becomes the process's.
+ */
+export const MAX_DECODE_INPUT_BYTES = Math.ceil((DEFAULT_DECODE_LIMITS.maxMessageBytes * 4) / 3) + 4096;
+
+/** The input is larger than any payload: rejected as TOO_LARGE, as the decoder itself would. */
+class InputTooLarge extends Error {
+  readonly reason = 'TOO_LARGE' as const;
+  constructor(readonly detail: string) {
+    super(detail);
+  }
+}
+
+/**
+ * At most `max` bytes of `file` (or standard input for `-`): a regular file is measured with fstat before
+ * anything is read; a pipe or device is read until one byte more than `max` has arrived.
+ */
+async function readInput(file: string, max = MAX_DECODE_INPUT_BYTES): Promise<Uint8Array> {
+  const what = file === '-' ? 'standard input' : file;
+  const over = (size: string) =>
+    new InputTooLarge(
+      `${what} is ${size}; the limit is ${MAX_DECODE_INPUT_BYTES} bytes (a message of at most ${DEFAULT_DECODE_LIMITS.maxMessageBytes} bytes, raw or base64)`,
+    );
   try {
     if (file === '-') {
       const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
+      let got = 0;
+      for await (const c of process.stdin) {
+        chunks.push(c as Buffer);
+        got += (c as Buffer).length;
+        if (got > max) {
+          process.stdin.destroy();
+          throw over(`more than ${max} bytes`);
+        }
+      }
       return new Uint8Array(Buffer.concat(chunks));
     }
-    return new Uint8Array(await readFile(file));
+    const fh = await open(file, 'r');
+    try {
+      const st = await fh.stat();
+      if (st.isFile() && st.size > max) throw over(`${st.size} bytes`);
+      const buf = Buffer.alloc(max + 1);
+      let got = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+        if (got > max) throw over(`more than ${max} bytes`);
+      }
+      return new Uint8Array(buf.subarray(0, got));
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
-    throw new CliError(`cannot read ${file === '-' ? 'standard input' : file}: ${(err as Error).message}`);
+    if (err instanceof InputTooLarge) throw err;
+    throw new CliError(`cannot read ${what}: ${(err as Error).message}`);
   }
 }
 
@@ -120,7 +169,20 @@ export const decodeCommand: CommandModule = {
           '\nExit status: 0 valid, 1 rejected (the reason code is printed).\n',
       )
       .action(async (file: string, flags: DecodeFlags) => {
-        const bytes = unwrapBase64(await readInput(file));
+        let input: Uint8Array;
+        try {
+          input = await readInput(file);
+        } catch (err) {
+          if (!(err instanceof InputTooLarge)) throw err;
+          const out = { type: 'unknown', valid: false, reason: err.reason, detail: err.detail };
+          if (flags.json === true) io.out(`${JSON.stringify(out)}\n`);
+          throw new CliError(
+            flags.json === true
+              ? `rejected: ${err.reason}`
+              : `payload REJECTED: ${err.reason} (${err.detail})`,
+          );
+        }
+        const bytes = unwrapBase64(input);
         let certDer: Uint8Array | undefined;
         if (flags.cert !== undefined) {
           const raw = await readInput(flags.cert);

@@ -9,8 +9,12 @@ export type ConfigProblemCode =
   | 'FILE_MISSING'
   /** The file exists but cannot be read (permissions, a directory). */
   | 'FILE_UNREADABLE'
+  /** The file is larger than any config may be (checked before it is read). */
+  | 'FILE_TOO_LARGE'
   /** Not valid YAML (or a duplicate key in one mapping). */
   | 'YAML_SYNTAX'
+  /** The YAML nests too deep or stands for too many nodes (aliases expanded): refused before it is used. */
+  | 'YAML_LIMIT'
   /** A key the schema does not know (a typo, or a key in the wrong section). */
   | 'UNKNOWN_KEY'
   /** A required key is absent. */

@@ -2,8 +2,8 @@
  * `loadConfig(file)`: read, parse, validate, check, default and freeze — or throw one `ConfigError` that
  * lists every problem with its line. The agent is never handed a half-valid config.
  */
-import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { open } from 'node:fs/promises';
+import { LineCounter, parseDocument } from 'yaml';
 import { CloudSchema, ConfigSchema, MeterSchema, type Config, type MeterConfig } from './schema.js';
 import { decodeWithSchema, deepFreeze } from './decode.js';
 import { validateRaw, type SchemaProblem } from './validate.js';
@@ -16,7 +16,8 @@ import {
   type ProfileCatalog,
 } from './checks.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { formatPath, locate } from './locate.js';
+import { CONFIG_LIMITS, checkDocument, checkText, tooLargeProblem } from './limits.js';
+import { formatPath, locator } from './locate.js';
 import { driverProfiles } from './profiles.js';
 
 export interface LoadConfigOptions {
@@ -29,12 +30,39 @@ export interface LoadConfigOptions {
   profiles?: ProfileCatalog;
 }
 
+/**
+ * The file's text, or undefined when it is larger than a config may be: a regular file is measured with
+ * fstat before anything is read; anything else (a pipe, /dev/stdin) is read up to one byte past the limit.
+ */
+async function readBounded(file: string, maxBytes: number): Promise<string | number> {
+  const fh = await open(file, 'r');
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (st.isFile() && st.size > maxBytes) return st.size;
+    const buf = Buffer.alloc(maxBytes + 1);
+    let got = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+      if (got > maxBytes) return got;
+    }
+    return buf.toString('utf8', 0, got);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Reads and checks `file`. Resolves to the frozen, fully defaulted config; rejects with a `ConfigError`. */
 export async function loadConfig(file: string, opts: LoadConfigOptions = {}): Promise<Config> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    const read = await readBounded(file, CONFIG_LIMITS.maxBytes);
+    if (typeof read === 'number') throw new ConfigError(file, [tooLargeProblem(file, read)]);
+    text = read;
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const problem: ConfigProblem =
       code === 'ENOENT'
@@ -66,12 +94,17 @@ export async function loadConfig(file: string, opts: LoadConfigOptions = {}): Pr
 
 /** Checks config text (`file` names it in problems). Same result as `loadConfig`. */
 export async function parseConfig(text: string, file: string, opts: LoadConfigOptions = {}): Promise<Config> {
+  const bad = checkText(text, file);
+  if (bad) throw new ConfigError(file, [bad]);
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      file,
-      doc.errors.map((e) => {
+  // Duplicate keys are found by checkDocument, in linear time (the parser's check is quadratic).
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
+  const structural = doc.errors.length > 0 ? [] : checkDocument(doc, lines, file);
+  if (structural.some((p) => p.code === 'YAML_LIMIT')) throw new ConfigError(file, structural);
+  if (doc.errors.length > 0 || structural.length > 0) {
+    throw new ConfigError(file, [
+      ...structural,
+      ...doc.errors.map((e) => {
         const pos = lines.linePos(e.pos[0]);
         return {
           code: 'YAML_SYNTAX',
@@ -86,9 +119,30 @@ export async function parseConfig(text: string, file: string, opts: LoadConfigOp
               : 'check indentation (spaces, not tabs) and quoting near this line',
         } satisfies ConfigProblem;
       }),
+    ]);
+  }
+  // checkDocument has bounded what aliases expand to; -1 leaves the parser's own, coarser count out of it.
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: -1 });
+  } catch (err) {
+    // An alias the composer let through but cannot resolve (yaml reports it only here).
+    throw new ConfigError(
+      file,
+      [
+        {
+          code: 'YAML_SYNTAX',
+          file,
+          line: 0,
+          col: 0,
+          field: '',
+          message: `YAML syntax: ${(err as Error).message}`,
+          fix: 'define each anchor (&name) before its aliases (*name)',
+        },
+      ],
+      { cause: err },
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   const problems: SchemaProblem[] = validateRaw(raw);
 
   // Checks across meters run on every meter the schema accepted, so one bad meter hides nothing else.
@@ -114,15 +168,16 @@ export async function parseConfig(text: string, file: string, opts: LoadConfigOp
   }
 
   if (problems.length > 0) {
-    const placed = problems.map((p) => place(p, file, doc, lines));
+    const find = locator(doc, lines);
+    const placed = problems.map((p) => place(p, file, find));
     placed.sort((a, b) => a.line - b.line || a.col - b.col);
     throw new ConfigError(file, placed);
   }
   return deepFreeze(decodeWithSchema(ConfigSchema, raw) as Config);
 }
 
-function place(p: SchemaProblem, file: string, doc: Document, lines: LineCounter): ConfigProblem {
-  const pos = locate(doc, lines, p.path, { key: p.atKey ?? false });
+function place(p: SchemaProblem, file: string, find: ReturnType<typeof locator>): ConfigProblem {
+  const pos = find(p.path, { key: p.atKey ?? false });
   return {
     code: p.code,
     file,

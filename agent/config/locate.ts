@@ -2,7 +2,16 @@
  * From a field path (`['meters', 1, 'baud']`) to where it is written in the YAML file, so every problem
  * names its line and column. Missing keys point at the mapping they belong in.
  */
-import { isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  type Document,
+  type LineCounter,
+  type Node,
+  type Pair,
+  type YAMLMap,
+} from 'yaml';
 
 export type FieldPath = readonly (string | number)[];
 
@@ -28,13 +37,48 @@ export function locate(
   path: FieldPath,
   opts: { key?: boolean } = {},
 ): Position {
+  return locator(doc, lines)(path, opts);
+}
+
+/**
+ * `locate` for many paths in one document: each mapping's keys are indexed the first time a path goes
+ * through it, so placing n problems costs time linear in n and the document, not n times a mapping's size.
+ */
+export function locator(
+  doc: Document,
+  lines: LineCounter,
+): (path: FieldPath, opts?: { key?: boolean }) => Position {
+  const index = new Map<YAMLMap, Map<unknown, Pair>>();
+  const pairOf = (map: YAMLMap, seg: string | number): Pair | undefined => {
+    let keys = index.get(map);
+    if (!keys) {
+      keys = new Map();
+      for (const p of map.items as Pair[]) {
+        const k = isScalar(p.key) ? p.key.value : p.key;
+        // The first of two equal keys, as a search from the start would find.
+        if (!keys.has(k)) keys.set(k, p);
+      }
+      index.set(map, keys);
+    }
+    return keys.get(seg);
+  };
+  return (path, opts = {}) => find(doc, lines, path, opts, pairOf);
+}
+
+function find(
+  doc: Document,
+  lines: LineCounter,
+  path: FieldPath,
+  opts: { key?: boolean },
+  pairOf: (map: YAMLMap, seg: string | number) => Pair | undefined,
+): Position {
   let node: unknown = doc.contents;
   let at: Node | undefined = isNode(node) ? node : undefined;
   for (let i = 0; i < path.length; i++) {
-    const seg = path[i];
+    const seg = path[i] as string | number;
     const last = i === path.length - 1;
     if (isMap(node)) {
-      const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === seg);
+      const pair = pairOf(node as YAMLMap, seg);
       if (!pair) break;
       const keyNode = isNode(pair.key) ? pair.key : undefined;
       const valueNode = isNode(pair.value) ? pair.value : undefined;

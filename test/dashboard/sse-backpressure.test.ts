@@ -67,7 +67,7 @@ t.test('a client that never reads is dropped; what the server holds for it stays
   const stats = await waitFor(
     () => {
       const st = s.sseStats();
-      return st.dropped.queue + st.dropped.stalled >= 1 && st;
+      return st.dropped.queue + st.dropped.stalled >= 1 ? st : undefined;
     },
     { what: 'the stalled client dropped', timeout: 20_000 },
   );

@@ -5,6 +5,7 @@ export type {
   BufferOptions,
   BufferStats,
   ReadingBuffer,
+  LossReport,
   ReadOptions,
   RetentionPolicy,
   RetentionReason,
@@ -13,5 +14,6 @@ export type {
 } from './reading-buffer.js';
 export { BufferError, isBufferError, type BufferErrorCode, type BufferErrorContext } from './errors.js';
 export { openLevelBuffer, type LevelBufferOptions } from './level-reading-buffer.js';
+export { openLevelBufferWhenPossible, type WhenPossibleOptions } from './deferred-level-buffer.js';
 export { createMemoryBuffer, type MemoryBufferOptions } from './memory-reading-buffer.js';
 export { decodeSample, decodeStoredValues, encodeSample } from './sample-codec.js';

@@ -3,12 +3,13 @@
  * order); one meta record under `m`. Every write is one `batch` with `sync: true` (fsync of the log).
  * LevelDB errors are mapped to `BufferError` codes here, at the adapter boundary.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, statfs } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { BufferError, isBufferError } from './errors.js';
 import { KEY_LENGTH, sampleKey, seqOfKey } from './sample-codec.js';
+import { LedgerWriter, readLedger, type LedgerState } from './seq-ledger.js';
 import { readReserve, writeReserve } from './seq-reserve.js';
 import type { StoreBackend, StoredEntry, StoredMeta } from './store-backend.js';
 
@@ -149,6 +150,8 @@ export interface LevelBackendOptions {
 
 export class LevelBackend implements StoreBackend {
   private reservedUpTo = 0;
+  private ledger: LedgerWriter | undefined;
+  private ledgerGen = 0;
   /** Set when LevelDB dropped damaged log records while opening (see `recoveryLossNote`). */
   recoveryLoss: string | null = null;
   private readSinceOpen = 0;
@@ -336,8 +339,42 @@ export class LevelBackend implements StoreBackend {
     return this.reservedUpTo;
   }
 
+  async readLedger(): Promise<LedgerState | null> {
+    const l = await readLedger(this.location);
+    this.ledgerGen = Math.max(this.ledgerGen, l?.gen ?? 0);
+    return l?.state ?? null;
+  }
+
+  async writeLedger(state: LedgerState): Promise<void> {
+    try {
+      this.ledger ??= await LedgerWriter.open(this.location, this.ledgerGen);
+      await this.ledger.write(state);
+    } catch (err) {
+      throw mapLevelError(err, this.location, 'writing the seq ledger of');
+    }
+  }
+
+  async freeBytes(): Promise<number | null> {
+    try {
+      const s = await statfs(this.location);
+      return s.bavail * s.bsize;
+    } catch {
+      return null;
+    }
+  }
+
+  async reclaim(from: number, to: number): Promise<void> {
+    try {
+      await this.use((db) => db.compactRange(sampleKey(from), sampleKey(to)));
+    } catch (err) {
+      throw mapLevelError(err, this.location, 'compacting');
+    }
+  }
+
   async close(): Promise<void> {
     while (this.pausing) await this.pausing;
+    await this.ledger?.close().catch(() => undefined);
+    this.ledger = undefined;
     await this.db.close();
   }
 }

@@ -12,6 +12,7 @@ import { BufferError, isBufferError } from './errors.js';
 import { LevelBackend, mapLevelError } from './level-backend.js';
 import { QueueReadingBuffer } from './queue-reading-buffer.js';
 import type { BufferEvent, BufferOptions } from './reading-buffer.js';
+import { readLedger, type LedgerState } from './seq-ledger.js';
 import { readReserve } from './seq-reserve.js';
 
 export interface LevelBufferOptions extends BufferOptions {
@@ -44,6 +45,7 @@ async function attempt(
   createIfMissing: boolean,
   minNextSeq: number,
   afterRepair: boolean,
+  expected?: LedgerState | null,
 ) {
   const backend = await LevelBackend.open(opts.path, createIfMissing, {
     releaseTablesAfterBytes: opts.releaseTablesAfterBytes,
@@ -55,7 +57,7 @@ async function attempt(
         `LevelDB dropped damaged records of ${opts.path} while opening: ${backend.recoveryLoss}`,
         { path: opts.path },
       );
-    return await QueueReadingBuffer.open(backend, opts, { minNextSeq, verify: !afterRepair });
+    return await QueueReadingBuffer.open(backend, opts, { minNextSeq, verify: !afterRepair, expected });
   } catch (err) {
     await backend.close().catch(() => undefined);
     throw err;
@@ -68,11 +70,13 @@ function corruptName(path: string, now: number): string {
 }
 
 /**
- * Where seqs continue after repair or set-aside: the reservation; if that is unreadable too, the wall clock
- * in ms (seqs grow far slower than 1000/s, so this is above anything used before; 2^53 leaves ample room).
+ * Where seqs continue after repair or set-aside: the ledger's next seq (the highest ever accepted + 1, so
+ * the cloud sees exactly the lost ranges as a gap); without a ledger the reservation; if that is unreadable
+ * too, the wall clock in ms (seqs grow far slower than 1000/s, so this is above anything used before; 2^53
+ * leaves ample room).
  */
 async function seqFloor(dir: string, now: () => number): Promise<number> {
-  return (await readReserve(dir)) || now();
+  return (await readLedger(dir))?.state.nextSeq ?? ((await readReserve(dir)) || now());
 }
 
 export async function openLevelBuffer(opts: LevelBufferOptions): Promise<QueueReadingBuffer> {
@@ -109,7 +113,16 @@ export async function openLevelBuffer(opts: LevelBufferOptions): Promise<QueueRe
     await ClassicLevel.repair(opts.path);
     // Repair can lose the newest meta record: continue above every seq that may have been used.
     const b = await attempt(opts, false, await seqFloor(opts.path, now), true);
-    emit({ type: 'repaired', path: opts.path, lostCount: b.lostOnOpen, error: first, at: now() });
+    emit({
+      type: 'repaired',
+      path: opts.path,
+      lostCount: b.lostOnOpen,
+      lost: b.lostRangesOnOpen,
+      exact: b.lostExact,
+      nextSeq: b.stats().nextSeq,
+      error: first,
+      at: now(),
+    });
     return b;
   } catch (err) {
     if (isBufferError(err, 'BUFFER_LOCKED') || isBufferError(err, 'BUFFER_DISK_FULL')) throw err;
@@ -121,7 +134,19 @@ export async function openLevelBuffer(opts: LevelBufferOptions): Promise<QueueRe
   } catch (err) {
     throw mapLevelError(err, opts.path, `setting aside the corrupt store as ${movedTo}:`);
   }
-  const b = await attempt(opts, true, await seqFloor(movedTo, now), true);
-  emit({ type: 'corruption-set-aside', path: opts.path, movedTo, error: first, at: now() });
+  // The fresh store holds nothing: everything the old one's ledger names is lost.
+  const expected = (await readLedger(movedTo))?.state ?? null;
+  const b = await attempt(opts, true, await seqFloor(movedTo, now), true, expected);
+  emit({
+    type: 'corruption-set-aside',
+    path: opts.path,
+    movedTo,
+    lostCount: b.lostOnOpen,
+    lost: b.lostRangesOnOpen,
+    exact: expected !== null && b.lostExact,
+    nextSeq: b.stats().nextSeq,
+    error: first,
+    at: now(),
+  });
   return b;
 }

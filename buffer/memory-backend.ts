@@ -2,6 +2,7 @@
  * In-memory `StoreBackend`: a seq-sorted array. Appends only ever add seqs above every stored one, so the
  * array stays sorted by pushing; deletes mark holes that are compacted away when they pile up.
  */
+import type { LedgerState } from './seq-ledger.js';
 import type { StoreBackend, StoredEntry, StoredMeta } from './store-backend.js';
 
 export class MemoryBackend implements StoreBackend {
@@ -89,6 +90,22 @@ export class MemoryBackend implements StoreBackend {
   reserved(): number {
     // Nothing outlives this store, so there is nothing to reserve against.
     return Number.MAX_SAFE_INTEGER;
+  }
+
+  readLedger(): Promise<LedgerState | null> {
+    return Promise.resolve(null);
+  }
+
+  writeLedger(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  freeBytes(): Promise<number | null> {
+    return Promise.resolve(null);
+  }
+
+  reclaim(): Promise<void> {
+    return Promise.resolve();
   }
 
   close(): Promise<void> {

@@ -20,6 +20,8 @@ import type {
   StoredSample,
 } from './reading-buffer.js';
 import { checkSample, decodeHead, decodeSample, encodeSample, KEY_LENGTH, peekTs } from './sample-codec.js';
+import type { LedgerState } from './seq-ledger.js';
+import { addRange, countOf, RangeBuilder, removeRange, subtract } from './seq-ranges.js';
 import type { StoreBackend, StoredEntry, StoredMeta } from './store-backend.js';
 
 /** Largest seq we hand out: 2^53 − 1, the last integer a JS number holds exactly. */
@@ -32,8 +34,10 @@ const RESERVE_STEP = 100_000;
  * drops (and reports) whole ranges now and then instead of one sample per append.
  */
 const DROP_SLACK = 0.01;
-/** After ENOSPC the budget becomes this share of what is stored, so the policy makes room. */
-const DISK_FULL_SHRINK = 0.9;
+/** Free disk space is measured again before an append at most this often (ms), and after every ENOSPC. */
+const DISK_CHECK_MS = 1_000;
+/** While a failed write leaves the store unwritable, reopening it is tried this often (ms). */
+const RECOVER_RETRY_MS = 1_000;
 
 interface Pending<T> {
   resolve(v: T): void;
@@ -81,7 +85,11 @@ interface Settings {
   commitDelayMs: number;
   now: () => number;
   retentionIntervalMs: number;
+  diskHeadroom: number;
 }
+
+/** See `BufferOptions.diskHeadroom`. */
+export const DEFAULT_DISK_HEADROOM = 4 << 20;
 
 export function settingsOf(opts: BufferOptions): Settings {
   const policy = opts.policy ?? 'drop-oldest';
@@ -97,6 +105,7 @@ export function settingsOf(opts: BufferOptions): Settings {
     commitDelayMs: checkNumber('commitDelayMs', opts.commitDelayMs ?? 2, 0),
     now: opts.now ?? Date.now,
     retentionIntervalMs: checkNumber('retentionIntervalMs', opts.retentionIntervalMs ?? 60_000, 0),
+    diskHeadroom: checkNumber('diskHeadroom', opts.diskHeadroom ?? DEFAULT_DISK_HEADROOM, 0),
   };
 }
 
@@ -106,7 +115,11 @@ export class QueueReadingBuffer implements ReadingBuffer {
   private readonly listeners = new Set<BufferEventListener>();
   private meta: StoredMeta = { nextSeq: 1, dropped: 0, count: 0, bytes: 0 };
   private lost = 0;
-  /** Seqs handed out in memory, including ones burned by failed writes. */
+  private lostSeqs: SeqRange[] = [];
+  private lostKnown = true;
+  /** The seqs the store holds, as the ledger records them. */
+  private stored: SeqRange[] = [];
+  /** The seq the next accepted sample gets; reads see only seqs below it (accepted ones). */
   private nextSeq = 1;
   private count = 0;
   private bytes = 0;
@@ -114,6 +127,11 @@ export class QueueReadingBuffer implements ReadingBuffer {
   private newest: { seq: number; ts: number } | null = null;
   private refused = 0;
   private effectiveMaxSize: number;
+  /** Free bytes of the file system when last measured (null: not on a disk), and when. */
+  private diskFree: number | null = null;
+  private diskMeasuredAt = -Infinity;
+  private diskMeasuredBytes = 0;
+  private recoverTimer: NodeJS.Timeout | null = null;
   private pending: Op[] = [];
   private timer: NodeJS.Timeout | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -143,10 +161,14 @@ export class QueueReadingBuffer implements ReadingBuffer {
   static async open(
     backend: StoreBackend,
     opts: BufferOptions,
-    { minNextSeq = 1, verify = true }: { minNextSeq?: number; verify?: boolean } = {},
+    {
+      minNextSeq = 1,
+      verify = true,
+      expected,
+    }: { minNextSeq?: number; verify?: boolean; expected?: LedgerState | null } = {},
   ): Promise<QueueReadingBuffer> {
     const b = new QueueReadingBuffer(backend, opts);
-    await b.load(minNextSeq, verify);
+    await b.load(minNextSeq, verify, expected);
     if (b.s.maxAge !== Infinity && b.s.retentionIntervalMs > 0) {
       b.retentionTimer = setInterval(() => {
         b.enqueue<void>({ kind: 'retention' }).catch(() => undefined);
@@ -156,13 +178,32 @@ export class QueueReadingBuffer implements ReadingBuffer {
     return b;
   }
 
-  /** Samples the meta record counted but the store no longer has (known after a repair). */
+  /** Samples the store held before and no longer has, found when opening (after a repair). */
   get lostOnOpen(): number {
     return this.lost;
   }
 
-  private async load(minNextSeq: number, verify: boolean): Promise<void> {
+  /** The seq ranges of `lostOnOpen`, ascending. */
+  get lostRangesOnOpen(): readonly SeqRange[] {
+    return this.lostSeqs;
+  }
+
+  /**
+   * Whether `lostOnOpen` and its ranges are exact: false when the store's ledger was missing or coarse
+   * (then the count is a lower bound, from the meta record).
+   */
+  get lostExact(): boolean {
+    return this.lostKnown;
+  }
+
+  /**
+   * Loads the state. `expected` is what the store is known to have held (the ledger of a store set aside);
+   * by default the store's own ledger. Seqs it names that the scan does not find are lost (`lostOnOpen`).
+   */
+  private async load(minNextSeq: number, verify: boolean, expected?: LedgerState | null): Promise<void> {
     const stored = await this.backend.readMeta();
+    const ledger = expected !== undefined ? expected : await this.backend.readLedger();
+    const found = new RangeBuilder();
     this.meta = stored ?? { nextSeq: 1, dropped: 0, count: 0, bytes: 0 };
     let count = 0;
     let bytes = 0;
@@ -181,6 +222,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
         next.catch(() => undefined);
       }
       for (const e of chunk) {
+        found.push(e.seq);
         try {
           const ts = checkSample(e.seq, e.value);
           count++;
@@ -197,19 +239,36 @@ export class QueueReadingBuffer implements ReadingBuffer {
     }
     const corruptBytes = corrupt.reduce((n, e) => n + entrySize(e.value), 0);
     const newest = count > 0 ? { seq: newestSeq, ts: newestTs } : null;
-    const found = count + corrupt.length;
+    const foundCount = count + corrupt.length;
     const mismatch =
-      stored !== undefined && (stored.count !== found || stored.bytes !== bytes + corruptBytes);
+      stored !== undefined && (stored.count !== foundCount || stored.bytes !== bytes + corruptBytes);
     if (mismatch && verify)
       throw new BufferError(
         'BUFFER_CORRUPT',
-        `the buffer at ${this.backend.location} holds ${found} samples but recorded ${stored.count}: ` +
+        `the buffer at ${this.backend.location} holds ${foundCount} samples but recorded ${stored.count}: ` +
           `LevelDB lost data in a damaged table`,
-        { path: this.backend.location, found, recorded: stored.count },
+        { path: this.backend.location, found: foundCount, recorded: stored.count },
       );
-    this.lost = mismatch ? Math.max(0, stored.count - found) : 0;
+    const foundRanges = found.done();
+    const lostSeqs = ledger ? subtract(ledger.stored, foundRanges) : [];
+    if (lostSeqs.length > 0 && verify)
+      throw new BufferError(
+        'BUFFER_CORRUPT',
+        `the buffer at ${this.backend.location} lost ${countOf(lostSeqs)} samples its ledger records ` +
+          `(seq ${lostSeqs[0]!.first}…${lostSeqs[lostSeqs.length - 1]!.last})`,
+        { path: this.backend.location, lost: countOf(lostSeqs) },
+      );
+    this.lostSeqs = lostSeqs;
+    this.lost = ledger ? countOf(lostSeqs) : mismatch ? Math.max(0, stored.count - foundCount) : 0;
+    // Without a ledger, a store that held anything may have lost samples nobody can name.
+    this.lostKnown = ledger ? ledger.exact : stored === undefined || !mismatch;
+    let kept: SeqRange[] = foundRanges;
+    for (const e of corrupt) kept = removeRange(kept, e.seq, e.seq);
+    this.stored = kept;
     const lastSeen = Math.max(newest?.seq ?? 0, corrupt[corrupt.length - 1]?.seq ?? 0);
-    this.nextSeq = Math.max(this.meta.nextSeq, lastSeen + 1, minNextSeq);
+    this.nextSeq = Math.max(this.meta.nextSeq, lastSeen + 1, minNextSeq, ledger?.nextSeq ?? 1);
+    // What is stored now is the new truth: the loss is reported once (by the caller), not at every open.
+    await this.writeLedger();
     this.count = count;
     this.bytes = bytes;
     this.oldest = oldest;
@@ -289,16 +348,20 @@ export class QueueReadingBuffer implements ReadingBuffer {
 
   private async read<T>(opts: ReadOptions, decode: (seq: number, value: Buffer) => T): Promise<T[]> {
     if (this.closed) throw this.closedError();
+    // The store may be closed for recovery: say why, rather than LevelDB's "not open".
+    if (this.broken) throw this.broken;
     const maxCount = Math.floor(checkNumber('maxCount', opts?.maxCount, 1));
     const maxBytes = opts.maxBytes === undefined ? Infinity : checkNumber('maxBytes', opts.maxBytes, 0);
     const afterSeq = opts.afterSeq === undefined ? 0 : checkNumber('afterSeq', opts.afterSeq, 0);
     // Start at the oldest known sample: seeking from 0 would walk LevelDB's tombstones of acked samples.
     let gt = Math.max(afterSeq, (this.oldest?.seq ?? this.nextSeq) - 1);
+    // Seqs being written are not accepted yet (their append has not resolved): never hand them out.
+    const lte = this.nextSeq - 1;
     const out: T[] = [];
     let bytes = 0;
     while (out.length < maxCount) {
       const want = Math.min(maxCount - out.length, SCAN_CHUNK);
-      const chunk = await this.backend.range(gt, MAX_SEQ, want);
+      const chunk = await this.backend.range(gt, lte, want);
       for (const e of chunk) {
         const size = entrySize(e.value);
         if (out.length > 0 && bytes + size > maxBytes) return out;
@@ -336,6 +399,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
     if (this.closing) return this.closing;
     this.closed = true;
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    if (this.recoverTimer) clearInterval(this.recoverTimer);
     this.closing = (async () => {
       // Pending work still goes out: an append that was called before close() is not silently lost.
       while (this.pending.length > 0 || this.running) {
@@ -401,6 +465,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
       await this.failed(ops, [], this.broken, now, { appendsRefused: true });
       return;
     }
+    if (ops.some((op) => op.kind === 'append')) await this.measureDisk();
     const dels = new Set<number>();
     const puts: StoredEntry[] = [];
     const putTs: number[] = [];
@@ -542,6 +607,14 @@ export class QueueReadingBuffer implements ReadingBuffer {
 
     const keptPuts = puts.slice(putFront);
     const meta: StoredMeta = { nextSeq, dropped, count, bytes };
+    // The ledger shrinks before the store does and grows after it: whatever a crash interrupts, the store
+    // holds at least what the ledger names, so every seq the ledger names and the store lacks is truly lost.
+    let stored = this.stored;
+    for (const op of ops)
+      if (op.kind === 'ack') stored = removeRange(stored, op.from, Math.min(op.to, this.nextSeq - 1));
+    for (const d of drops.values()) stored = removeRange(stored, d.fromSeq, d.toSeq);
+    const firstKept = keptPuts[0];
+    const lastKept = keptPuts[keptPuts.length - 1];
     const settleRefusals = () => {
       for (const r of refusals) {
         this.refused += r.op.inputs.length;
@@ -559,6 +632,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
     };
     try {
       if (nextSeq > this.backend.reserved()) await this.backend.reserve(nextSeq + RESERVE_STEP);
+      if (dels.size > 0) await this.writeLedger(stored, this.nextSeq);
       if (
         keptPuts.length > 0 ||
         dels.size > 0 ||
@@ -567,12 +641,15 @@ export class QueueReadingBuffer implements ReadingBuffer {
       )
         await this.backend.write(keptPuts, [...dels], meta);
     } catch (err) {
-      // Seqs of a failed write stay burned: never reused, even if LevelDB recovers the record later.
-      this.nextSeq = nextSeq;
+      // The seqs of a failed write are not burned: the reload in `recover` continues above whatever
+      // LevelDB kept of it, so no seq is reused and the cloud sees no gap that nothing explains.
       settleRefusals();
       await this.failed(ops, accepted, err, now);
       return;
     }
+    if (firstKept && lastKept) stored = addRange(stored, firstKept.seq, lastKept.seq);
+    this.stored = stored;
+    if (firstKept) await this.writeLedger(stored, nextSeq);
     const wasEmpty = this.count === 0;
     this.nextSeq = nextSeq;
     this.meta = meta;
@@ -594,6 +671,50 @@ export class QueueReadingBuffer implements ReadingBuffer {
     for (const op of ops) if (op.kind !== 'append') op.resolve(undefined as never);
     settleRefusals();
     for (const [reason, d] of drops) this.emit({ type: 'dropped', reason, ...d, at: now });
+    const diskDrop = drops.get('disk-full');
+    if (diskDrop) {
+      // LevelDB frees the space of deleted records only when it compacts them: do it now, so the next
+      // measurement sees the room made (else every group would drop again for the same missing space).
+      await this.backend.reclaim(diskDrop.fromSeq, diskDrop.toSeq).catch(() => undefined);
+      this.diskMeasuredAt = -Infinity;
+    }
+  }
+
+  /**
+   * The budget in force: `maxSize`, or what is stored plus the free disk space less the headroom LevelDB
+   * needs to work (its log, flushes and compactions), whichever is smaller. Measured again at most every
+   * `DISK_CHECK_MS`, so the budget follows the disk both ways: it falls while something else fills it and
+   * rises again as soon as space comes back.
+   */
+  private async measureDisk(): Promise<void> {
+    const t = Date.now();
+    // Also sooner when what was appended since could have used a quarter of the room there was (a backlog
+    // written fast, a small disk).
+    const room = (this.diskFree ?? Infinity) - this.s.diskHeadroom;
+    if (t - this.diskMeasuredAt >= DISK_CHECK_MS || this.bytes - this.diskMeasuredBytes > room / 4) {
+      this.diskMeasuredAt = t;
+      this.diskMeasuredBytes = this.bytes;
+      this.diskFree = await this.backend.freeBytes();
+    }
+    this.effectiveMaxSize =
+      this.diskFree === null
+        ? this.s.maxSize
+        : Math.min(this.s.maxSize, Math.max(0, this.bytes + this.diskFree - this.s.diskHeadroom));
+  }
+
+  /**
+   * Records the stored seqs in the ledger (default: what is stored now). A failure is not the write's
+   * failure: the samples are in the store; the ledger is written again with the next group.
+   */
+  private async writeLedger(
+    stored: readonly SeqRange[] = this.stored,
+    nextSeq = this.nextSeq,
+  ): Promise<void> {
+    try {
+      await this.backend.writeLedger({ nextSeq, stored, exact: this.lostKnown });
+    } catch {
+      // Only a later damage could then be misreported; the next write corrects the ledger.
+    }
   }
 
   private async findOldest(
@@ -646,7 +767,7 @@ export class QueueReadingBuffer implements ReadingBuffer {
       return;
     }
     if (error.code === 'BUFFER_DISK_FULL') {
-      this.effectiveMaxSize = Math.min(this.effectiveMaxSize, Math.floor(this.bytes * DISK_FULL_SHRINK));
+      this.diskMeasuredAt = -Infinity;
       this.emit({
         type: 'disk-full',
         path: this.backend.location,
@@ -670,7 +791,14 @@ export class QueueReadingBuffer implements ReadingBuffer {
     // Refused ops are already settled; rejecting a settled promise again is a no-op.
     for (const op of ops) op.reject(error);
     this.broken = error;
-    await this.recover();
+    if (!(await this.recover()) && !this.recoverTimer && !this.closed) {
+      // Nothing may be appended for a while (or only read): keep trying, so the reader resumes by itself.
+      this.recoverTimer = setInterval(() => {
+        if (this.broken && !this.running && this.pending.length === 0)
+          this.enqueue<void>({ kind: 'retention' }).catch(() => undefined);
+      }, RECOVER_RETRY_MS);
+      this.recoverTimer.unref();
+    }
   }
 
   /**
@@ -681,7 +809,22 @@ export class QueueReadingBuffer implements ReadingBuffer {
     try {
       await this.backend.reopen();
       await this.load(this.nextSeq, false);
+      const cause = this.broken;
       this.broken = null;
+      if (this.lostSeqs.length > 0 && cause)
+        this.emit({
+          type: 'repaired',
+          path: this.backend.location,
+          lostCount: this.lost,
+          lost: this.lostSeqs,
+          exact: this.lostKnown,
+          nextSeq: this.nextSeq,
+          error: cause,
+          at: this.s.now(),
+        });
+      if (this.recoverTimer) clearInterval(this.recoverTimer);
+      this.recoverTimer = null;
+      this.diskMeasuredAt = -Infinity;
       return true;
     } catch (err) {
       if (isBufferError(err)) this.broken = err;

@@ -40,6 +40,12 @@ export interface BufferOptions {
   /** How often (ms) age retention runs when nothing is appended. Default 60 000; 0 disables the timer. */
   readonly retentionIntervalMs?: number;
   /**
+   * Free disk space (bytes) left to LevelDB for its own work (log, memtable flushes, compactions): the
+   * budget in force is at most what is stored plus the free space less this, measured again every second.
+   * Default 4 MiB.
+   */
+  readonly diskHeadroom?: number;
+  /**
    * Receives every event, including those raised while opening (corruption repaired or set aside), which
    * happen before `on()` could be called.
    */
@@ -90,7 +96,7 @@ export interface BufferStats {
   readonly droppedCount: number;
   /** Samples refused (policy `refuse`, disk full) since this instance was opened. */
   readonly refusedCount: number;
-  /** The budget in force: `maxSize`, or lower after the disk filled up (until reopened). */
+  /** The budget in force: `maxSize`, or lower while the free disk space is the limit (see `diskHeadroom`). */
   readonly effectiveMaxSize: number;
   readonly policy: RetentionPolicy;
 }
@@ -123,30 +129,43 @@ export type BufferEvent =
       readonly at: number;
     }
   | {
-      /** The disk filled up (ENOSPC). The budget is lowered below the current size until reopened. */
+      /** A write failed with ENOSPC (or the store cannot be opened for it): nothing is written until there is room. */
       readonly type: 'disk-full';
       readonly path: string;
       readonly effectiveMaxSize: number;
       readonly error: BufferError;
       readonly at: number;
     }
-  | {
-      /** The store did not open; LevelDB's repair brought it back (some recent samples may be lost). */
+  | ({
+      /** The store did not open; LevelDB's repair brought it back, losing the samples in `lost`. */
       readonly type: 'repaired';
       readonly path: string;
-      /** Samples known to be lost (the store counted more than it still holds); a lower bound. */
-      readonly lostCount: number;
       readonly error: BufferError;
       readonly at: number;
-    }
-  | {
-      /** The store could not be repaired: moved to `movedTo` (never deleted), a fresh one started. */
+    } & LossReport)
+  | ({
+      /**
+       * The store could not be repaired: moved to `movedTo` (never deleted), a fresh one started; every
+       * sample it held is in `lost`.
+       */
       readonly type: 'corruption-set-aside';
       readonly path: string;
       readonly movedTo: string;
       readonly error: BufferError;
       readonly at: number;
-    };
+    } & LossReport);
+
+/** What a damaged store lost, from its seq ledger (see `seq-ledger.ts`). */
+export interface LossReport {
+  /** Samples lost: the sum of `lost` when `exact`, else a lower bound. */
+  readonly lostCount: number;
+  /** The lost seqs as inclusive ranges, ascending: each was stored (not acked, not dropped) and is gone. */
+  readonly lost: readonly SeqRange[];
+  /** False when the ledger was missing or coarse: `lost` may then be incomplete. */
+  readonly exact: boolean;
+  /** Where seqs go on: above every seq ever accepted, so the gap is exactly `lost`. */
+  readonly nextSeq: number;
+}
 
 export type BufferEventListener = (event: BufferEvent) => void;
 

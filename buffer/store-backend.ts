@@ -5,6 +5,8 @@
  * implementations behave the same by construction and the conformance suite checks the storage part.
  */
 
+import type { LedgerState } from './seq-ledger.js';
+
 export interface StoredEntry {
   readonly seq: number;
   /** The encoded sample (`encodeSample`). */
@@ -43,5 +45,16 @@ export interface StoreBackend {
   reserve(upTo: number): Promise<number>;
   /** The current reservation (0 if none). */
   reserved(): number;
+  /**
+   * The seq ledger kept beside the store (see `seq-ledger.ts`), or null when there is none or it is
+   * unreadable (and always for a store that nothing outlives).
+   */
+  readLedger(): Promise<LedgerState | null>;
+  /** Durably records what the store holds. Throws `BufferError`. */
+  writeLedger(state: LedgerState): Promise<void>;
+  /** Bytes the file system holding the store still has for it (null: not on a disk). */
+  freeBytes(): Promise<number | null>;
+  /** Makes LevelDB give back the disk space of deleted seqs in `[from, to]` now rather than eventually. */
+  reclaim(from: number, to: number): Promise<void>;
   close(): Promise<void>;
 }

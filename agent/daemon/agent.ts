@@ -10,8 +10,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ReadingBuffer, StoredSample } from '../../buffer/index.js';
-import { openLevelBuffer } from '../../buffer/index.js';
+import type { BufferEvent, ReadingBuffer, StoredSample } from '../../buffer/index.js';
+import { isBufferError, openLevelBufferWhenPossible } from '../../buffer/index.js';
 import {
   batchTopic,
   certificateDer,
@@ -21,6 +21,7 @@ import {
   eventTopic,
   healthTopic,
   valueToNumber,
+  MAX_LOST_RANGES,
   type EventData,
   type EventKind,
   type EventV1,
@@ -78,6 +79,10 @@ interface MeterState {
 }
 
 const MAX_RECENT_ERRORS = 20;
+/** At most one `samples_dropped` event per reason for refused samples this often (ms). */
+const REFUSED_REPORT_MS = 10_000;
+/** "could not store a reading" is logged once per this many ms while it keeps failing the same way. */
+const STORE_ERROR_LOG_MS = 60_000;
 const MAX_EVENT_QUEUE = 1000;
 
 export async function startAgent(config: Config, deps: AgentDeps): Promise<RunningAgent> {
@@ -148,7 +153,60 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
   let unsyncedReported = false;
 
   // ---- buffer
-  const buffer = await openLevelBuffer({
+  // Samples refused (disk full, or policy refuse) got no seq: they are reported as counts, at most one event
+  // per reason every REFUSED_REPORT_MS, so a disk full for hours does not become an event per poll.
+  const refusedPending = { disk_full: 0, retention: 0 };
+  let refusedThrottle: NodeJS.Timeout | undefined;
+  const reportRefused = (reason?: keyof typeof refusedPending, count = 0) => {
+    if (reason) refusedPending[reason] += count;
+    if (refusedThrottle && reason) return;
+    for (const r of ['disk_full', 'retention'] as const) {
+      const n = refusedPending[r];
+      if (n === 0) continue;
+      refusedPending[r] = 0;
+      emitEvent(
+        'samples_dropped',
+        'warning',
+        r === 'disk_full'
+          ? `${n} samples not stored: the disk holding the buffer is full`
+          : `${n} samples refused: the buffer is at its budget (policy refuse)`,
+        { count: n, firstSeq: 0, lastSeq: 0, reason: r },
+      );
+    }
+    refusedThrottle = reason
+      ? setTimeout(() => {
+          refusedThrottle = undefined;
+          reportRefused();
+        }, REFUSED_REPORT_MS)
+      : undefined;
+    refusedThrottle?.unref();
+  };
+  const reportLoss = (e: Extract<BufferEvent, { type: 'repaired' | 'corruption-set-aside' }>) => {
+    const lost = e.lost.slice(0, MAX_LOST_RANGES).map((r) => ({ firstSeq: r.first, lastSeq: r.last }));
+    const ranges = lost.map((r) =>
+      r.firstSeq === r.lastSeq ? `${r.firstSeq}` : `${r.firstSeq}–${r.lastSeq}`,
+    );
+    emitEvent(
+      'buffer_repaired',
+      e.lostCount > 0 || !e.exact ? 'error' : 'warning',
+      `buffer ${e.type === 'repaired' ? 'repaired' : `set aside as ${e.movedTo}`}: ` +
+        (e.lostCount > 0
+          ? `${e.lostCount} samples lost (seq ${ranges.slice(0, 8).join(', ')}${ranges.length > 8 ? ', …' : ''})`
+          : 'no sample lost') +
+        (e.exact ? '' : '; what the store held is not exactly known') +
+        `; seqs go on at ${e.nextSeq}`,
+      {
+        path: e.path,
+        action: e.type === 'repaired' ? 'repaired' : 'set_aside',
+        ...(e.type === 'corruption-set-aside' ? { movedTo: e.movedTo } : {}),
+        count: e.lostCount,
+        lost,
+        nextSeq: e.nextSeq,
+        exact: e.exact && lost.length === e.lost.length,
+      },
+    );
+  };
+  const buffer = await openLevelBufferWhenPossible({
     path: config.buffer.path,
     maxSize: config.buffer.maxSize,
     policy: config.buffer.policy,
@@ -172,18 +230,17 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
           },
         );
       } else if (e.type === 'refused') {
-        emitEvent('samples_dropped', 'warning', `samples refused (${e.reason})`, {
-          count: (e as { count?: number }).count ?? 0,
-          firstSeq: 0,
-          lastSeq: 0,
-          reason: e.reason === 'disk-full' ? 'disk_full' : 'retention',
-        });
+        reportRefused(e.reason === 'disk-full' ? 'disk_full' : 'retention', e.count);
       } else if (e.type === 'corruption-set-aside') {
         emitEvent('buffer_corrupt_set_aside', 'error', `corrupt buffer moved to ${e.movedTo}`, {
           path: e.movedTo,
         });
+        reportLoss(e);
+      } else if (e.type === 'repaired') {
+        reportLoss(e);
       } else {
-        log.warn({ bufferEvent: e }, `buffer: ${e.type}`);
+        noteError('buffer', e.error.message);
+        log.warn({ err: e.error, path: e.path }, `buffer: the disk is full; ${e.error.message}`);
       }
     },
   });
@@ -289,6 +346,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
 
   // ---- meters
   const meters: MeterState[] = [];
+  const storeError = { code: '', loggedAt: 0, suppressed: 0 };
   const appendReading = async (m: MeterState, reading: MeterReading) => {
     const stamp = clock.stamp(reading.meterTime);
     const sample: SampleInput = {
@@ -378,9 +436,18 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
         status.ok = true;
         try {
           await appendReading(state, reading);
+          storeError.code = '';
         } catch (err) {
-          noteError('buffer', (err as Error).message);
-          log.error({ err, meter: cfg.id }, 'could not store a reading');
+          // A full disk is not a wedge: the loop runs and resumes when space returns; a restart by the
+          // watchdog cannot free the disk.
+          if (isBufferError(err, 'BUFFER_DISK_FULL')) watchdog.progress();
+          const code = isBufferError(err) ? err.code : 'ERROR';
+          const t = Date.now();
+          if (code !== storeError.code || t - storeError.loggedAt >= STORE_ERROR_LOG_MS) {
+            noteError('buffer', (err as Error).message);
+            log.error({ err, meter: cfg.id, alsoFailed: storeError.suppressed }, 'could not store a reading');
+            Object.assign(storeError, { code, loggedAt: t, suppressed: 0 });
+          } else storeError.suppressed++;
         }
       },
       onError: (err) => {
@@ -590,6 +657,8 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
         clearInterval(statusTimer);
         clearInterval(healthTimer);
         await Promise.all(meters.map((m) => m.poller.stop()));
+        clearTimeout(refusedThrottle);
+        reportRefused();
         const left = await publisher?.stop(Math.max(0, deadline - Date.now() - 1_000));
         if (left)
           log.warn(

@@ -72,7 +72,9 @@ export type PublisherEvent =
   | { type: 'rejected'; fromSeq: number; toSeq: number; reasonCode: number; reason: string }
   | { type: 'split'; fromSeq: number; toSeq: number; maxBytes: number }
   | { type: 'paused'; untilMs: number; reason: string }
-  | { type: 'dropped-unsendable'; seq: number; error: string };
+  | { type: 'dropped-unsendable'; seq: number; error: string }
+  /** Reading or acknowledging in the buffer failed (e.g. its disk is full): retried after a backoff. */
+  | { type: 'source-failed'; error: string; retryInMs: number };
 
 export interface PublisherStats {
   batchesAcked: number;
@@ -278,7 +280,30 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
     while (inFlight.length >= windowSize) await Promise.race(inFlight.map((f) => f.done));
   };
 
+  /**
+   * The loop never ends on an error of the buffer (its store is closed and reopened while its disk is full):
+   * it reports, backs off with jitter, rewinds to the first sample not acknowledged (an ack that failed
+   * leaves its samples stored: sent again, harmless duplicates) and tries again.
+   */
   const loop = async () => {
+    while (running) {
+      try {
+        await steps();
+      } catch (err) {
+        const error = (err as Error)?.message ?? String(err);
+        stats.lastError = error;
+        consecutiveErrors++;
+        const retryInMs = Math.max(100, backoffMs());
+        emit({ type: 'source-failed', error, retryInMs });
+        while (inFlight.length > 0) await Promise.race(inFlight.map((f) => f.done));
+        cursor = Math.min(cursor, (rewindTo ?? Infinity) - 1);
+        rewindTo = undefined;
+        if (running) await sleep(retryInMs);
+      }
+    }
+  };
+
+  const steps = async () => {
     let oldestUnsentSeenAt: number | undefined;
     while (running) {
       if (pausedUntil !== undefined) {

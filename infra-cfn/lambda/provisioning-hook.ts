@@ -10,6 +10,10 @@
  *   so that one installer's claim cannot take another installer's names;
  * - no other certificate is attached to that thing already: a box re-provisioned with a new key is detached
  *   from its old certificate by an operator first, never silently taken over.
+ * A box rotating its key through the template (`meterlink provision rotate --template`) provisions with its
+ * current certificate in place of a claim: that certificate is attached to the thing it asks for, which proves
+ * the name is its own, so the claim restriction does not apply and the old certificate may stay attached
+ * until the box deactivates it.
  * Anything the hook cannot check (registry or IoT unreachable) refuses: the box retries provisioning later.
  */
 import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -66,6 +70,26 @@ export async function decideProvisioning(
       detail: `ThingName ${JSON.stringify(thing ?? null)} is not 1-128 letters, digits, ":", "_" or "-"`,
     };
 
+  const attached: string[] = [];
+  try {
+    let nextToken: string | undefined;
+    do {
+      const out = await deps.iot.send(new ListThingPrincipalsCommand({ thingName: thing, nextToken }));
+      for (const arn of out.principals ?? []) attached.push(CERT_ARN.exec(arn)?.[1] ?? arn);
+      nextToken = out.nextToken || undefined;
+    } while (nextToken);
+  } catch (err) {
+    // A thing that does not exist yet has no principals: the template creates it.
+    if (errName(err) !== 'ResourceNotFoundException')
+      return {
+        allow: false,
+        reason: 'LOOKUP_FAILED',
+        detail: `IoT ListThingPrincipals: ${errName(err)}`,
+        thing,
+      };
+  }
+  const rotation = attached.includes(input.claimCertificateId);
+
   let expected: Record<string, { S?: string }> | undefined;
   try {
     const out = await deps.dynamodb.send(
@@ -82,7 +106,7 @@ export async function decideProvisioning(
   if (!expected)
     return { allow: false, reason: 'NOT_EXPECTED', detail: `${thing} is not in the registry`, thing };
   const claim = expected.claimCertificateId?.S;
-  if (claim && claim !== input.claimCertificateId)
+  if (claim && claim !== input.claimCertificateId && !rotation)
     return {
       allow: false,
       reason: 'WRONG_CLAIM',
@@ -90,27 +114,9 @@ export async function decideProvisioning(
       thing,
     };
 
-  const others: string[] = [];
-  try {
-    let nextToken: string | undefined;
-    do {
-      const out = await deps.iot.send(new ListThingPrincipalsCommand({ thingName: thing, nextToken }));
-      for (const arn of out.principals ?? []) {
-        const id = CERT_ARN.exec(arn)?.[1];
-        if (id !== input.certificateId) others.push(id ?? arn);
-      }
-      nextToken = out.nextToken || undefined;
-    } while (nextToken);
-  } catch (err) {
-    // A thing that does not exist yet has no principals: the template creates it.
-    if (errName(err) !== 'ResourceNotFoundException')
-      return {
-        allow: false,
-        reason: 'LOOKUP_FAILED',
-        detail: `IoT ListThingPrincipals: ${errName(err)}`,
-        thing,
-      };
-  }
+  const others = attached.filter(
+    (id) => id !== input.certificateId && !(rotation && id === input.claimCertificateId),
+  );
   if (others.length > 0)
     return {
       allow: false,

@@ -123,6 +123,21 @@ t.test('pre-provisioning hook', async (t) => {
     t.equal(await decide(request('apt-20-meterbox')), 'allow', 'a registered name with no thing yet');
   });
 
+  t.test('a box rotating its key with its own certificate keeps its name, and only its own', async (t) => {
+    // apt-14 is registered for the installer's claim; the box now provisions with its current certificate.
+    t.equal(await decide(request('apt-14-meterbox', { claimCertificateId: earlier.id })), 'allow');
+    t.equal(
+      await decide(request('apt-12-meterbox', { claimCertificateId: earlier.id })),
+      'allow',
+      'another registered name with no certificate: as from any claim',
+    );
+    t.equal(
+      await decide(request('apt-13-meterbox', { claimCertificateId: earlier.id })),
+      'WRONG_CLAIM',
+      "another installer's name is not its own",
+    );
+  });
+
   t.test('an unreachable registry or IoT refuses (the box retries), never throws', async (t) => {
     const dead = { ...cfg, endpoint: `http://127.0.0.1:${await freePort()}`, maxAttempts: 1 };
     const deadDb = new DynamoDBClient(dead);

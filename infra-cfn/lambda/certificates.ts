@@ -33,9 +33,11 @@ export interface CertificateSource {
   get(id: string): Promise<DeviceCertificate | undefined>;
   /**
    * Ids of the certificates attached to this thing (empty when IoT knows no such thing). A certificate that is
-   * ACTIVE but attached to another thing must not sign for this one. Throws CERT_LOOKUP_FAILED.
+   * ACTIVE but attached to another thing must not sign for this one. When the cached answer lacks `expected`
+   * and is older than the not-found time, IoT is asked again: a certificate attached since (a box that rotated
+   * its key) is not rejected for the rest of the cache time. Throws CERT_LOOKUP_FAILED.
    */
-  attachedTo(thing: string): Promise<ReadonlySet<string>>;
+  attachedTo(thing: string, expected?: string): Promise<ReadonlySet<string>>;
   /** Lookups of both kinds answered from the cache (hits) or asked of IoT (misses). */
   readonly stats: { hits: number; misses: number };
   clear(): void;
@@ -53,6 +55,7 @@ export interface IotCertificateSourceOptions {
 
 interface Entry<T> {
   readonly value: Promise<T>;
+  readonly fetched: number;
   expires: number;
 }
 
@@ -65,15 +68,19 @@ function ttlCache<T>(
   const cache = new Map<string, Entry<T>>();
   return {
     clear: () => cache.clear(),
-    async get(key: string, load: () => Promise<T>): Promise<T> {
+    /** `stale(v)`: a cached value that may be out of date is asked again once it is `negativeTtl` old. */
+    async get(key: string, load: () => Promise<T>, stale?: (v: T) => boolean): Promise<T> {
       const t = opts.now();
       const hit = cache.get(key);
       if (hit && hit.expires > t) {
-        stats.hits++;
-        return hit.value;
+        const v = await hit.value;
+        if (!(stale?.(v) && t - hit.fetched >= opts.negativeTtl)) {
+          stats.hits++;
+          return v;
+        }
       }
       stats.misses++;
-      const entry: Entry<T> = { value: load(), expires: t + opts.ttl };
+      const entry: Entry<T> = { value: load(), fetched: t, expires: t + opts.ttl };
       cache.delete(key);
       cache.set(key, entry);
       // Map iteration order is insertion order: the first key is the oldest entry.
@@ -159,6 +166,11 @@ export function createIotCertificateSource(opts: IotCertificateSourceOptions): C
       things.clear();
     },
     get: (id) => certs.get(id, () => fetchCert(id)),
-    attachedTo: (thing) => things.get(thing, () => fetchAttached(thing)),
+    attachedTo: (thing, expected) =>
+      things.get(
+        thing,
+        () => fetchAttached(thing),
+        expected === undefined ? undefined : (ids) => !ids.has(expected),
+      ),
   };
 }

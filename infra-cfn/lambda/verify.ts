@@ -56,7 +56,7 @@ export async function verifyRecord(data: Uint8Array, certs: CertificateSource): 
   if (result.ok) {
     let attached: ReadonlySet<string>;
     try {
-      attached = await certs.attachedTo(env.thing);
+      attached = await certs.attachedTo(env.thing, result.kidHex);
     } catch (err) {
       if (isRetryableLookupError(err))
         return { kind: 'retry', reason: 'KEY_LOOKUP_FAILED', detail: (err as Error).message };

@@ -1,7 +1,8 @@
 /**
  * One conformance suite for the SampleSink interface (STYLE habit 2), run against every implementation with
  * a real or emulated store: DynamoDB and Timestream for LiveAnalytics through moto, InfluxDB line protocol
- * against a real influxd. Each: every sample readable once with equal values, a re-sent batch changes
+ * against a real influxd (1.x, user and password) and against InfluxDB 2's documented /write contract (tokens,
+ * status codes, Retry-After) served on loopback by test/infra/influxd.ts. Each: every sample readable once with equal values, a re-sent batch changes
  * nothing, chunking past the API limits. Then the failure paths of each.
  */
 import t, { type Test } from 'tap';
@@ -16,7 +17,7 @@ import {
   CreateTableCommand as CreateTsTable,
   TimestreamWriteClient,
 } from '@aws-sdk/client-timestream-write';
-import { valueToNumber, type Sample } from '../../cloud-contract/sample.js';
+import { f32Value, valueToNumber, type Sample } from '../../cloud-contract/sample.js';
 import { isIngestError } from '../../infra-cfn/lambda/errors.js';
 import { SHARDS, createDynamoDbSink, queryKeys, sampleKey } from '../../infra-cfn/lambda/sinks/dynamodb.js';
 import { readSamples } from '../../infra-cfn/lambda/sinks/dynamodb-read.js';
@@ -27,7 +28,7 @@ import { createTimestreamSink, sampleRecord } from '../../infra-cfn/lambda/sinks
 import { startMoto } from '../harness/moto.js';
 import { freePort } from '../harness/net.js';
 import { makeSamples, motoTimestreamRecords, createSamplesTable } from './fixtures.js';
-import { startInfluxd } from './influxd.js';
+import { startInflux2Api, startInfluxd } from './influxd.js';
 
 interface Stored {
   ts: number;
@@ -317,6 +318,132 @@ t.test('InfluxDB line protocol (real influxd)', async (t) => {
       credentials: async () => ({ url: influx.url, database: 'meterlink', token: 'nope' }),
     });
     await t.rejects(tokenSink.write([{ device: 'x', samples: makeSamples(1) }]), { code: 'SINK_CONFIG' });
+  });
+});
+
+t.test('InfluxDB 2 token path: the documented /write contract', async (t) => {
+  const api = await startInflux2Api(t);
+  const creds = { url: api.url, database: api.bucket, token: api.token };
+  const sink = createInfluxSink({ credentials: async () => creds, linesPerRequest: 100 });
+  const readBack = async (device: string) => {
+    const rows = new Map<string, Stored>();
+    const points = api.points().filter((p) => p.tags.device === device);
+    for (const p of points) {
+      const values: Record<string, number> = {};
+      for (const [k, v] of Object.entries(p.fields))
+        if (k !== 'seq' && k !== 'flags' && typeof v === 'number') values[k] = v;
+      rows.set(`${p.tags.meter}#${String(p.fields.seq)}`, {
+        ts: p.time,
+        flags: Number(p.fields.flags),
+        values,
+      });
+    }
+    return { rows, copies: points.length };
+  };
+  t.test('conformance', async (t) => conformance(t, async () => ({ name: 'influx2', sink, readBack })));
+
+  t.test('the request: Authorization: Token, db = bucket, precision ms', async (t) => {
+    const before = api.requests.length;
+    await sink.write([{ device: 'req', samples: makeSamples(3) }]);
+    const r = api.requests[before];
+    t.equal(r?.authorization, `Token ${api.token}`);
+    t.same(r?.query, { db: api.bucket, precision: 'ms' });
+    t.equal(r?.status, 204);
+  });
+
+  t.test('401: the credentials are re-read once, then SINK_CONFIG', async (t) => {
+    const asked: boolean[] = [];
+    let token = 'revoked-token';
+    const rotating = createInfluxSink({
+      credentials: async (fresh) => {
+        asked.push(fresh);
+        return { ...creds, token };
+      },
+    });
+    const err = await rotating.write([{ device: 'rot', samples: makeSamples(1) }]).catch((e: unknown) => e);
+    t.ok(isIngestError(err, 'SINK_CONFIG') && err.retryable, 'a wrong token: fix the secret, records kept');
+    t.same(asked, [false, true], 'asked again for fresh credentials after the 401');
+    token = api.token;
+    t.equal(
+      (await rotating.write([{ device: 'rot', samples: makeSamples(2) }])).written,
+      2,
+      'rotated token used',
+    );
+    const v1 = createInfluxSink({
+      credentials: async () => ({ url: api.url, database: api.bucket, username: 'any', password: api.token }),
+    });
+    t.equal(
+      (await v1.write([{ device: 'v1', samples: makeSamples(2) }])).written,
+      2,
+      'v1 credentials (Basic, the token as password) work too',
+    );
+  });
+
+  t.test('404: no such bucket is SINK_CONFIG', async (t) => {
+    const wrong = createInfluxSink({ credentials: async () => ({ ...creds, database: 'nope' }) });
+    const err = await wrong.write([{ device: 'x', samples: makeSamples(1) }]).catch((e: unknown) => e);
+    t.ok(isIngestError(err, 'SINK_CONFIG'), String(err));
+  });
+
+  t.test('413: the request is halved until it fits; a single line too large is rejected alone', async (t) => {
+    api.maxBodyBytes = 2_000;
+    t.teardown(() => (api.maxBodyBytes = 25 * 1024 * 1024));
+    const before = api.requests.length;
+    const samples = makeSamples(60);
+    const res = await sink.write([{ device: 'big', samples }]);
+    t.same([res.written, res.rejected], [60, 0], 'every line written');
+    const sent = api.requests.slice(before);
+    t.ok(sent.some((r) => r.status === 413) && sent.every((r) => r.status === 413 || r.bytes <= 2_000));
+    t.equal((await readBack('big')).copies, 60);
+    const huge = { ...(makeSamples(1, 9_000)[0] as Sample) };
+    huge.values = Object.fromEntries(Array.from({ length: 120 }, (_, i) => [`channel_${i}_w`, f32Value(i)]));
+    const mixed = await sink.write([{ device: 'big', samples: [...makeSamples(3, 100), huge] }]);
+    t.same([mixed.written, mixed.rejected], [3, 1], 'the other lines still written');
+    t.match(mixed.rejections?.[0], /413/);
+  });
+
+  t.test('429 and 503 with Retry-After: waited out within the budget, else handed back', async (t) => {
+    api.answer({ status: 429, headers: { 'retry-after': '1' } });
+    let t0 = performance.now();
+    const res = await sink.write([{ device: 'slow', samples: makeSamples(2) }]);
+    t.equal(res.written, 2);
+    t.ok(performance.now() - t0 >= 950, `waited the second Retry-After asked for`);
+    api.answer({ status: 503, headers: { 'retry-after': '120' } });
+    t0 = performance.now();
+    let err = await sink.write([{ device: 'slow', samples: makeSamples(2) }]).catch((e: unknown) => e);
+    t.ok(isIngestError(err, 'SINK_UNAVAILABLE') && err.retryable, 'a long wait: records back to Lambda');
+    t.equal(isIngestError(err) ? err.context.retryAfter : undefined, '120');
+    t.ok(performance.now() - t0 < 900, 'without waiting here');
+    const patient = createInfluxSink({ credentials: async () => creds, maxAttempts: 3 });
+    api.answer(...Array.from({ length: 3 }, () => ({ status: 503, headers: { 'retry-after': '0' } })));
+    err = await patient.write([{ device: 'slow', samples: makeSamples(2) }]).catch((e: unknown) => e);
+    t.ok(isIngestError(err, 'SINK_UNAVAILABLE'), 'still 503 after its attempts: handed back');
+    t.equal(
+      api.requests.slice(-3).filter((r) => r.status === 503).length,
+      3,
+      'three attempts, as configured',
+    );
+  });
+
+  t.test('400 and 422: refused points are counted, never retried', async (t) => {
+    const typed = createInfluxSink({
+      credentials: async () => creds,
+      fetch: (url, init) =>
+        fetch(url, {
+          ...init,
+          body: `meterlink,device=x,meter=main power_w="text" ${Date.UTC(2025, 0, 15)}`,
+        }),
+    });
+    const conflict = await typed.write([{ device: 'x', samples: makeSamples(1) }]);
+    t.same([conflict.rejected, conflict.written], [1, 0]);
+    t.match(conflict.rejections?.[0], /field type conflict/);
+    const garbled = createInfluxSink({
+      credentials: async () => creds,
+      fetch: (url, init) => fetch(url, { ...init, body: 'meterlink,device=x power_w= 12' }),
+    });
+    const bad = await garbled.write([{ device: 'x', samples: makeSamples(1) }]);
+    t.same([bad.rejected, bad.written], [1, 0]);
+    t.match(bad.rejections?.[0], /unable to parse/);
   });
 });
 

@@ -4,10 +4,17 @@
  *   meterlink,device=<thing>,meter=<id> <channel>=<float>,...,seq=<n>i,flags=<n>i <ts ms>
  * A re-sent sample is the same series and timestamp with the same fields: InfluxDB overwrites it in place.
  * Channel values are always floats (a field's type must never change between points).
+ *
+ * Answers (InfluxDB 2's documented /write contract; test/infra/sinks.test.ts runs the sink against each):
+ * 204 written; 401/403 credentials re-read once, then SINK_CONFIG; 404 no such bucket/database, SINK_CONFIG;
+ * 413 the request halved until it fits (a single line too large is rejected); 400/422 the points refused,
+ * counted, never retried; 429/503 waited out as Retry-After asks when that fits the invocation, else (and
+ * for any other status) SINK_UNAVAILABLE, so Lambda hands the records back.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { IngestError } from '../errors.js';
 import { valueToNumber, type Sample } from '../../../cloud-contract/sample.js';
-import type { SampleSink, SinkResult, VerifiedBatch } from './sink.js';
+import { backoffMs, type SampleSink, type SinkResult, type VerifiedBatch } from './sink.js';
 
 export interface InfluxCredentials {
   /** Base URL, e.g. https://xyz.timestream-influxdb.eu-west-1.on.aws:8086 */
@@ -29,6 +36,10 @@ export interface InfluxSinkOptions {
   readonly linesPerRequest?: number;
   readonly fetch?: typeof fetch;
   readonly timeoutMs?: number;
+  /** Requests per chunk while the server answers 429/503 (default 4). */
+  readonly maxAttempts?: number;
+  /** Longest Retry-After waited for inside one invocation (default 5 s); longer hands the records back. */
+  readonly maxWaitMs?: number;
 }
 
 const escapeKey = (s: string) => s.replace(/[,= ]/g, (c) => `\\${c}`);
@@ -46,6 +57,8 @@ export function createInfluxSink(opts: InfluxSinkOptions): SampleSink {
   const per = opts.linesPerRequest ?? 5_000;
   const doFetch = opts.fetch ?? fetch;
   const timeoutMs = opts.timeoutMs ?? 20_000;
+  const maxAttempts = opts.maxAttempts ?? 4;
+  const maxWaitMs = opts.maxWaitMs ?? 5_000;
 
   async function post(body: string, fresh: boolean): Promise<Response> {
     const c = await opts.credentials(fresh);
@@ -68,40 +81,83 @@ export function createInfluxSink(opts: InfluxSinkOptions): SampleSink {
     }
   }
 
+  /** Milliseconds a 429/503 asks to wait (Retry-After: seconds or an HTTP date), else the backoff. */
+  const retryAfterMs = (header: string | null, attempt: number): number => {
+    if (header !== null && header.trim() !== '') {
+      const s = Number(header);
+      if (Number.isFinite(s)) return Math.max(0, s * 1000);
+      const at = Date.parse(header);
+      if (Number.isFinite(at)) return Math.max(0, at - Date.now());
+    }
+    return backoffMs(attempt);
+  };
+
+  interface Outcome {
+    rejected: number;
+    rejections: string[];
+  }
+
+  /** Sends lines [first, first + chunk.length) of the write; a 413 halves the request until it fits. */
+  async function send(chunk: readonly string[], first: number, out: Outcome): Promise<void> {
+    const body = chunk.join('\n');
+    let res = await post(body, false);
+    if (res.status === 401 || res.status === 403) {
+      await res.body?.cancel();
+      res = await post(body, true);
+    }
+    // Throttled (429) or overloaded (503): wait as asked, within this invocation's budget, then try again.
+    for (let attempt = 1; (res.status === 429 || res.status === 503) && attempt < maxAttempts; attempt++) {
+      const wait = retryAfterMs(res.headers.get('retry-after'), attempt);
+      if (wait > maxWaitMs) break;
+      await res.body?.cancel();
+      await delay(wait);
+      res = await post(body, false);
+    }
+    if (res.ok) {
+      await res.body?.cancel();
+      return;
+    }
+    const text = (await res.text()).slice(0, 500);
+    const last = first + chunk.length - 1;
+    if (res.status === 401 || res.status === 403)
+      throw new IngestError('SINK_CONFIG', `InfluxDB refused the credentials (${res.status}): ${text}`, {
+        status: res.status,
+      });
+    if (res.status === 404)
+      throw new IngestError('SINK_CONFIG', `InfluxDB has no such database/bucket (404): ${text}`, {
+        status: res.status,
+      });
+    if (res.status === 413) {
+      if (chunk.length === 1) {
+        out.rejections.push(`line ${first}: larger than the server takes (413)`);
+        out.rejected++;
+        return;
+      }
+      const half = Math.ceil(chunk.length / 2);
+      await send(chunk.slice(0, half), first, out);
+      await send(chunk.slice(half), first + half, out);
+      return;
+    }
+    // 400: bad line protocol, field type conflict or a partial write — the store refused these points.
+    if (res.status === 400 || res.status === 422) {
+      out.rejected += chunk.length;
+      out.rejections.push(`lines ${first}..${last}: ${text}`);
+      return;
+    }
+    const retryAfter = res.headers.get('retry-after');
+    throw new IngestError('SINK_UNAVAILABLE', `InfluxDB /write answered ${res.status}: ${text}`, {
+      status: res.status,
+      ...(retryAfter !== null ? { retryAfter } : {}),
+    });
+  }
+
   return {
     kind: 'timestream-influxdb',
     async write(batches: readonly VerifiedBatch[]): Promise<SinkResult> {
       const lines = batches.flatMap((b) => b.samples.map((s) => sampleLine(measurement, b.device, s)));
-      let rejected = 0;
-      const rejections: string[] = [];
-      for (let i = 0; i < lines.length; i += per) {
-        const chunk = lines.slice(i, i + per);
-        const body = chunk.join('\n');
-        let res = await post(body, false);
-        if (res.status === 401 || res.status === 403) {
-          await res.body?.cancel();
-          res = await post(body, true);
-        }
-        if (res.ok) {
-          await res.body?.cancel();
-          continue;
-        }
-        const text = (await res.text()).slice(0, 500);
-        if (res.status === 401 || res.status === 403)
-          throw new IngestError('SINK_CONFIG', `InfluxDB refused the credentials (${res.status}): ${text}`, {
-            status: res.status,
-          });
-        // 400: bad line protocol, field type conflict or a partial write — the store refused these points.
-        if (res.status === 400 || res.status === 422) {
-          rejected += chunk.length;
-          rejections.push(`lines ${i}..${i + chunk.length - 1}: ${text}`);
-          continue;
-        }
-        throw new IngestError('SINK_UNAVAILABLE', `InfluxDB /write answered ${res.status}: ${text}`, {
-          status: res.status,
-        });
-      }
-      return { written: lines.length - rejected, rejected, rejections };
+      const out: Outcome = { rejected: 0, rejections: [] };
+      for (let i = 0; i < lines.length; i += per) await send(lines.slice(i, i + per), i, out);
+      return { written: lines.length - out.rejected, rejected: out.rejected, rejections: out.rejections };
     },
   };
 }

@@ -3,7 +3,7 @@
  * order); one meta record under `m`. Every write is one `batch` with `sync: true` (fsync of the log).
  * LevelDB errors are mapped to `BufferError` codes here, at the adapter boundary.
  */
-import { readFile, stat, statfs } from 'node:fs/promises';
+import { readdir, readFile, stat, statfs } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -202,6 +202,16 @@ export class LevelBackend implements StoreBackend {
       throw new BufferError(
         'BUFFER_NOT_FOUND',
         `there is no buffer at ${location}; check the path (buffer.path in the config)`,
+        { path: location },
+      );
+    // Without CURRENT, LevelDB takes the directory for a new store: it writes a fresh manifest, replays only
+    // the log, and deletes every table as obsolete. A store whose CURRENT is gone goes to repair instead,
+    // which rebuilds the manifest from all the files.
+    const files = await readdir(location).catch(() => [] as string[]);
+    if (!files.includes('CURRENT') && files.some((f) => /\.(ldb|sst|log)$|^MANIFEST-/.test(f)))
+      throw new BufferError(
+        'BUFFER_CORRUPT',
+        `the buffer at ${location} has lost its CURRENT file (LevelDB's pointer to its manifest)`,
         { path: location },
       );
     const db: Db = new ClassicLevel<Buffer, Buffer>(location, {

@@ -1,0 +1,125 @@
+/**
+ * A full disk with the agent running, end to end (pty meter → `meterlink run` → Mosquitto with mTLS → the
+ * cloud subscriber): the buffer sits on a small real tmpfs that a filler fills completely. Online, offline
+ * and at start, the agent never exits, reports what it could not store (`samples_dropped`, reason
+ * `disk_full`), loses nothing it had stored, numbers on without a gap, and resumes by itself once space
+ * returns.
+ */
+import t from 'tap';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EventV1 } from '../../cloud-contract/index.js';
+import { fillUp, smallDisk } from '../buffer/small-disk.js';
+import { spawnMeterlink } from '../harness/cli.js';
+import { endAfterMqtt } from '../harness/exit.js';
+import { AGENT_START_MS, waitFor } from '../harness/wait.js';
+import { startRig, type Rig } from './helpers.js';
+import type { TapTest } from '../buffer/fixtures.js';
+
+/** The rig with its buffer (and so the event queue beside it) on a 24 MiB tmpfs. */
+async function rigOnSmallDisk(t: TapTest): Promise<Rig & { disk: string }> {
+  const rig = await startRig(t);
+  const disk = await smallDisk(t, '24m');
+  const bufferPath = join(disk, 'buffer');
+  const config = await readFile(rig.configFile, 'utf8');
+  await writeFile(rig.configFile, config.replace(`path: ${rig.bufferPath}`, `path: ${bufferPath}`));
+  return { ...rig, bufferPath, disk };
+}
+
+type Dropped = Extract<EventV1, { event: 'samples_dropped' }>;
+const diskFullEvents = (rig: Rig): Dropped[] =>
+  rig.cloud.events.filter(
+    (e): e is Dropped => e.event === 'samples_dropped' && e.data.reason === 'disk_full',
+  );
+
+/** The distinct seqs at the cloud are 1..max with no hole. */
+function noGap(t: TapTest, rig: Rig): number {
+  const seqs = [...rig.cloud.seqs()].sort((a, b) => a - b);
+  const max = seqs.at(-1) ?? 0;
+  t.equal(seqs.length, max, `every seq 1…${max} at the cloud: nothing stored was lost, no seq skipped`);
+  return max;
+}
+
+await t.test('online: the disk fills, the agent stays up, reports, and resumes by itself', async (t) => {
+  const rig = await rigOnSmallDisk(t);
+  const agent = spawnMeterlink(['run', '--config', rig.configFile]);
+  t.teardown(() => agent.kill('SIGKILL'));
+  await waitFor(() => rig.cloud.samples.length >= 5, {
+    what: `samples at the cloud\n${agent.output()}`,
+    timeout: AGENT_START_MS,
+  });
+
+  await fillUp(join(rig.disk, 'filler'));
+  const ev = await waitFor(() => diskFullEvents(rig)[0], {
+    what: `samples_dropped (disk_full) at the cloud\n${agent.output()}`,
+    timeout: 30_000,
+  });
+  t.ok(ev.data.count > 0, `${ev.data.count} samples not stored, counted`);
+  // Still up while full: health keeps coming.
+  const health = rig.cloud.health.length;
+  await waitFor(() => rig.cloud.health.length >= health + 2, { what: 'health while the disk is full' });
+  t.equal(agent.child.exitCode, null, 'the agent is still running');
+
+  const before = Math.max(...rig.cloud.seqs());
+  await rm(join(rig.disk, 'filler'));
+  await waitFor(() => Math.max(...rig.cloud.seqs()) >= before + 10, {
+    what: `new samples after space returned\n${agent.output()}`,
+    timeout: 30_000,
+  });
+  noGap(t, rig);
+  t.same(rig.cloud.rejected, []);
+  await agent.kill('SIGTERM');
+  t.equal(agent.child.exitCode, 0, 'clean exit');
+});
+
+await t.test(
+  'offline and at start: a full disk at start is no exit; the agent opens the buffer when space returns',
+  async (t) => {
+    const rig = await rigOnSmallDisk(t);
+    let agent = spawnMeterlink(['run', '--config', rig.configFile]);
+    t.teardown(() => agent.kill('SIGKILL'));
+    await waitFor(() => rig.cloud.samples.length >= 5, {
+      what: `samples at the cloud\n${agent.output()}`,
+      timeout: AGENT_START_MS,
+    });
+    // Offline, the backlog grows; then the disk fills and the agent stops.
+    await rig.broker.kill();
+    await waitFor(
+      async () => {
+        const s = JSON.parse(await readFile(rig.statusFile, 'utf8')) as { buffer: { depth: number } };
+        return s.buffer.depth >= 10;
+      },
+      { what: 'a backlog offline', timeout: 30_000 },
+    );
+    await fillUp(join(rig.disk, 'filler'));
+    await agent.kill('SIGTERM');
+
+    // Start on the full disk, offline: the agent comes up (no exit 1, no crash loop).
+    agent = spawnMeterlink(['run', '--config', rig.configFile]);
+    await waitFor(() => agent.output().includes('meterlink running'), {
+      what: `the agent running on a full disk\n${agent.output()}`,
+      timeout: AGENT_START_MS,
+    });
+    await waitFor(() => /disk is full/.test(agent.output()), { what: 'the full disk in the log' });
+    t.equal(agent.child.exitCode, null, 'still running');
+
+    // Space back, broker back: the buffer opens by itself and everything stored arrives, seqs unbroken.
+    await rm(join(rig.disk, 'filler'));
+    await rig.broker.start();
+    await waitFor(() => diskFullEvents(rig).length > 0, {
+      what: `samples_dropped (disk_full) from the start on a full disk\n${agent.output()}`,
+      timeout: 60_000,
+    });
+    const seen = rig.cloud.samples.length;
+    await waitFor(() => rig.cloud.samples.length >= seen + 10, {
+      what: `new samples after the buffer opened\n${agent.output()}`,
+      timeout: 30_000,
+    });
+    noGap(t, rig);
+    t.equal(rig.cloud.events.filter((e) => e.event === 'agent_started').length, 2);
+    await agent.kill('SIGTERM');
+    t.equal(agent.child.exitCode, 0, 'clean exit');
+  },
+);
+
+await endAfterMqtt(t);

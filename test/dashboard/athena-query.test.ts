@@ -1,12 +1,13 @@
 /**
- * The saved Athena queries (infra-cfn/templates/lake.yaml) against the box's dashboard, for real: two
- * apartment-model meters of one box over 52 hours → the agent's batch encoder (signed batches, live and
- * backlog) → the cloud's verification and lake rows → Parquet in the Glue table's schema and `dt=` layout →
+ * The saved Athena queries (infra-cfn/templates/lake.yaml) against the box's dashboard, for real: the meters
+ * of one box over 52 hours → the agent's batch encoder (signed batches, live and backlog) → the ingest
+ * Lambda's verification and lake records → Parquet in the Glue table's schema and `dt=` layout →
  * every saved query in DuckDB (test/infra/athena-lake.ts: the Trino → DuckDB translation) → compared with what
  * the agent's dashboard (history + /api/history document) computes from the same readings.
  *
- * The data carry what a fleet sends: partial reads without an energy counter (~1 in 1,000, and some on hour
- * boundaries), duplicated batches, a counter reset, a meter swap to a new meter with lower counters, samples
+ * Three meters: two apartment-model Modbus meters (import/export totals) and a DSMR P1 meter (tariff registers
+ * only). The data carry what a fleet sends: partial reads without an energy counter (~1 in 1,000, and some on
+ * hour boundaries), duplicated batches, a counter reset, a meter swap to a new meter with lower counters, samples
  * corrected after a late NTP sync, samples from a boot whose clock never synchronised (wrong ts, flagged),
  * an outage across an hour boundary, a backlog drained late in large batches, a batch delivered a day late,
  * and ten minutes of readings lost on the box (a sequence gap; the dashboard had recorded them).
@@ -23,7 +24,12 @@ import {
   type Sample,
   type Value,
 } from '../../cloud-contract/index.js';
-import { createApartmentModel, seededRandom } from '../../drivers/index.js';
+import {
+  DsmrApartmentModel,
+  createApartmentModel,
+  seededRandom,
+  type ApartmentModel,
+} from '../../drivers/index.js';
 import { createBatchEncoder } from '../../agent/publisher/batch-encoder.js';
 import { startDashboard } from '../../agent/dashboard/index.js';
 import { bucketEnergy, type Bucket } from '../../agent/dashboard/energy.js';
@@ -31,7 +37,8 @@ import { HOUR_MS } from '../../agent/dashboard/history.js';
 import { historyDoc } from '../../agent/dashboard/server.js';
 import type { CertificateSource } from '../../infra-cfn/lambda/certificates.js';
 import { buildRuleEnvelope } from '../../infra-cfn/lambda/envelope.js';
-import { partitionDate, sampleRows, type SampleRow } from '../../infra-cfn/lambda/rows.js';
+import { lakeRecords, rowDate } from '../../infra-cfn/lambda/lake.js';
+import type { SampleRow } from '../../infra-cfn/lambda/rows.js';
 import { verifyRecord } from '../../infra-cfn/lambda/verify.js';
 import { issueCert, makeCa } from '../harness/pki.js';
 import { tempDir } from '../harness/tmp.js';
@@ -51,6 +58,7 @@ import {
 process.env.TZ = 'UTC';
 
 const THING = 'apt-0042';
+const METERS = ['main', 'heat', 'p1'];
 const STEP = 10_000;
 const MINUTE = 60_000;
 const START = Date.UTC(2025, 2, 10, 21, 17, 0);
@@ -86,9 +94,29 @@ interface Taken {
 }
 
 function takeReadings(): Taken[] {
+  // Two Modbus meters (import/export totals) and a DSMR P1 meter (tariff registers only, in Wh).
+  const apartment = (model: ApartmentModel) => ({
+    advance: (ts: number) => model.advanceTo(ts),
+    channels: () => model.channels(),
+  });
+  const dsmr = new DsmrApartmentModel({ seed: 7, startTime: START - STEP });
+  const p1 = {
+    advance: () => void dsmr.step(STEP),
+    channels: () => {
+      const x = dsmr.snapshot();
+      return {
+        power_w: x.totalImportW - x.totalExportW,
+        energy_import_t1_kwh: x.importWh[0] / 1000,
+        energy_import_t2_kwh: x.importWh[1] / 1000,
+        energy_export_t1_kwh: x.exportWh[0] / 1000,
+        energy_export_t2_kwh: x.exportWh[1] / 1000,
+      } as Record<string, number>;
+    },
+  };
   const meters = [
-    { id: 'main', model: createApartmentModel(3, { phases: 3, start: START - STEP }) },
-    { id: 'heat', model: createApartmentModel(5, { phases: 1, pvPeakW: 0, start: START - STEP }) },
+    { id: 'main', model: apartment(createApartmentModel(3, { phases: 3, start: START - STEP })) },
+    { id: 'heat', model: apartment(createApartmentModel(5, { phases: 1, pvPeakW: 0, start: START - STEP })) },
+    { id: 'p1', model: p1 },
   ];
   const offset = new Map<string, { i: number; e: number }>(meters.map((m) => [m.id, { i: 0, e: 0 }]));
   const rnd = seededRandom(30);
@@ -97,7 +125,7 @@ function takeReadings(): Taken[] {
   for (let k = 0; k < TICKS; k++) {
     const ts = START + k * STEP;
     for (const m of meters) {
-      m.model.advanceTo(ts);
+      m.model.advance(ts);
       if (within(k, OFF)) continue;
       const ch = m.model.channels();
       const off = offset.get(m.id) as { i: number; e: number };
@@ -109,18 +137,24 @@ function takeReadings(): Taken[] {
         off.i = 2.5 - (ch.energy_import_kwh as number);
         off.e = 0.4 - (ch.energy_export_kwh as number);
       }
-      const values: Record<string, Value> = {
-        power_w: f32Value(ch.power_w as number),
-        power_l1_w: f32Value(ch.power_l1_w as number),
-        voltage_l1_v: f32Value(ch.voltage_l1_v as number),
-        energy_import_kwh: intValue(wh((ch.energy_import_kwh as number) + off.i), -3),
-        energy_export_kwh: intValue(wh((ch.energy_export_kwh as number) + off.e), -3),
-      };
-      // Partial reads: the energy block did not answer. Random ones, and some right at an hour's start or end.
+      const values: Record<string, Value> = { power_w: f32Value(ch.power_w as number) };
+      if (m.id === 'p1')
+        for (const c of Object.keys(ch).filter((x) => x.startsWith('energy_')))
+          values[c] = intValue(wh(ch[c] as number), -3);
+      else
+        Object.assign(values, {
+          power_l1_w: f32Value(ch.power_l1_w as number),
+          voltage_l1_v: f32Value(ch.voltage_l1_v as number),
+          energy_import_kwh: intValue(wh((ch.energy_import_kwh as number) + off.i), -3),
+          energy_export_kwh: intValue(wh((ch.energy_export_kwh as number) + off.e), -3),
+        });
+      // Partial reads: an energy register did not answer (on P1, one tariff register). Random ones, and some
+      // right at an hour's start or end.
+      const counters = Object.keys(values).filter((c) => c.startsWith('energy_'));
       const atHourEdge = ts % HOUR_MS < STEP || ts % HOUR_MS >= HOUR_MS - STEP;
       let missing: string[] = [];
       if (rnd() < 0.001 || (atHourEdge && rnd() < 0.08))
-        missing = rnd() < 0.7 ? ['energy_import_kwh'] : ['energy_import_kwh', 'energy_export_kwh'];
+        missing = rnd() < 0.7 ? counters.slice(0, 1) : counters.slice(0, 2);
       for (const c of missing) delete values[c];
       const flags = missing.length > 0 ? QualityFlag.partial : 0;
       const head = { meter: m.id, values, ...(missing.length > 0 ? { missing } : {}) };
@@ -198,7 +232,7 @@ t.test('saved queries over Parquet equal the dashboard', async (t) => {
     config: {
       buffer: { path: join(dir, 'buffer') },
       dashboard: { listen: '127.0.0.1:0', history: join(dir, 'history') },
-      meters: [{ id: 'main' }, { id: 'heat' }],
+      meters: [{ id: 'main' }, { id: 'heat' }, { id: 'p1' }],
     } as never,
     status: () => ({}) as never,
     log: pino({ level: 'silent' }),
@@ -245,11 +279,17 @@ t.test('saved queries over Parquet equal the dashboard', async (t) => {
     });
     const outcome = await verifyRecord(new Uint8Array(env), certs);
     if (outcome.kind !== 'accepted') throw new Error(`batch not accepted: ${outcome.reason}`);
-    const dt = partitionDate(outcome.batch, a.receivedAt);
-    const key = `${dt}/${Math.floor(a.receivedAt / HOUR_MS)}`;
-    const o = objects.get(key) ?? { dt, rows: [] };
-    o.rows.push(...sampleRows(outcome.batch, outcome.kid, a.receivedAt));
-    objects.set(key, o);
+    // The ingest Lambda's lake records (newline-delimited rows); Firehose partitions each row by its own ts.
+    for (const record of lakeRecords(outcome))
+      for (const line of record.toString('utf8').split('\n')) {
+        if (line === '') continue;
+        const row = JSON.parse(line) as SampleRow;
+        const dt = rowDate(row.ts);
+        const key = `${dt}/${Math.floor(a.receivedAt / HOUR_MS)}`;
+        const o = objects.get(key) ?? { dt, rows: [] };
+        o.rows.push(row);
+        objects.set(key, o);
+      }
   }
   const files: LakeFile[] = [...objects.values()];
   const lakeDir = join(dir, 'lake');
@@ -288,7 +328,7 @@ t.test('saved queries over Parquet equal the dashboard', async (t) => {
   t.test('energy per thing per hour', async (t) => {
     const rows = await lake.query(byName('energy per thing per hour'), NOW);
     const from = hourOf(NOW - 48 * HOUR_MS);
-    for (const meter of ['main', 'heat']) {
+    for (const meter of METERS) {
       const sql = rows
         .filter((r) => r.meter === meter && r.thing === THING)
         .map((r) => ({
@@ -352,7 +392,7 @@ t.test('saved queries over Parquet equal the dashboard', async (t) => {
 
   t.test('daily kWh per meter', async (t) => {
     const rows = await lake.query(byName('daily kWh per meter'), NOW);
-    for (const meter of ['main', 'heat']) {
+    for (const meter of METERS) {
       const days = await dash.history.days(meter, NOW - 31 * 86_400_000, NOW + HOUR_MS);
       t.same(
         rows
@@ -379,7 +419,7 @@ t.test('saved queries over Parquet equal the dashboard', async (t) => {
 
   t.test('peak power per day', async (t) => {
     const rows = await lake.query(byName('peak power per day'), NOW);
-    for (const meter of ['main', 'heat']) {
+    for (const meter of METERS) {
       const days = await dash.history.days(meter, NOW - 31 * 86_400_000, NOW + HOUR_MS);
       const sql = rows.filter((r) => r.meter === meter);
       t.same(
@@ -402,7 +442,7 @@ t.test('saved queries over Parquet equal the dashboard', async (t) => {
   t.test('data gaps per device', async (t) => {
     const rows = await lake.query(byName('data gaps per device'), NOW);
     const expected: [string, number, number][] = [];
-    for (const meter of ['main', 'heat']) {
+    for (const meter of METERS) {
       const ts = [
         ...new Set(
           taken
@@ -414,7 +454,7 @@ t.test('saved queries over Parquet equal the dashboard', async (t) => {
         if ((ts[i] as number) - (ts[i - 1] as number) > 300_000)
           expected.push([meter, ts[i - 1] as number, ((ts[i] as number) - (ts[i - 1] as number)) / 1000]);
     }
-    t.equal(expected.length, 4, 'the outage and the lost readings, per meter');
+    t.equal(expected.length, 2 * METERS.length, 'the outage and the lost readings, per meter');
     t.same(
       rows.map((r) => [r.meter, asMs(r.gap_start), Number(r.gap_seconds)]).sort(),
       expected.sort(),
@@ -425,7 +465,7 @@ t.test('saved queries over Parquet equal the dashboard', async (t) => {
   t.test('sequence gaps per device', async (t) => {
     const rows = await lake.query(byName('sequence gaps per device'), NOW);
     const lost = taken.filter((x) => !x.sent).map((x) => x.box.seq);
-    t.equal(lost.length, LOST[1] * 2, 'ten minutes of two meters lost');
+    t.equal(lost.length, LOST[1] * METERS.length, 'ten minutes of every meter lost');
     const first = Math.min(...lost);
     const last = Math.max(...lost);
     t.equal(last - first + 1, lost.length, 'one contiguous range of sequence numbers');

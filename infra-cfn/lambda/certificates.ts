@@ -33,9 +33,10 @@ export interface CertificateSource {
   get(id: string): Promise<DeviceCertificate | undefined>;
   /**
    * Ids of the certificates attached to this thing (empty when IoT knows no such thing). A certificate that is
-   * ACTIVE but attached to another thing must not sign for this one. When the cached answer lacks `expected`
-   * and is older than the not-found time, IoT is asked again: a certificate attached since (a box that rotated
-   * its key) is not rejected for the rest of the cache time. Throws CERT_LOOKUP_FAILED.
+   * ACTIVE but attached to another thing must not sign for this one. When a cached answer lacks `expected`,
+   * IoT is asked again (at most once per not-found time for the same thing and certificate): a certificate
+   * attached since (a box that rotated its key) is never rejected from a stale answer. Throws
+   * CERT_LOOKUP_FAILED.
    */
   attachedTo(thing: string, expected?: string): Promise<ReadonlySet<string>>;
   /** Lookups of both kinds answered from the cache (hits) or asked of IoT (misses). */
@@ -68,16 +69,18 @@ function ttlCache<T>(
   const cache = new Map<string, Entry<T>>();
   return {
     clear: () => cache.clear(),
-    /** `stale(v)`: a cached value that may be out of date is asked again once it is `negativeTtl` old. */
-    async get(key: string, load: () => Promise<T>, stale?: (v: T) => boolean): Promise<T> {
+    /** How long ago the cached value was asked for, if there is one. */
+    age: (key: string) => {
+      const hit = cache.get(key);
+      return hit ? opts.now() - hit.fetched : undefined;
+    },
+    forget: (key: string) => cache.delete(key),
+    async get(key: string, load: () => Promise<T>): Promise<T> {
       const t = opts.now();
       const hit = cache.get(key);
       if (hit && hit.expires > t) {
-        const v = await hit.value;
-        if (!(stale?.(v) && t - hit.fetched >= opts.negativeTtl)) {
-          stats.hits++;
-          return v;
-        }
+        stats.hits++;
+        return hit.value;
       }
       stats.misses++;
       const entry: Entry<T> = { value: load(), fetched: t, expires: t + opts.ttl };
@@ -110,6 +113,8 @@ export function createIotCertificateSource(opts: IotCertificateSourceOptions): C
   const stats = { hits: 0, misses: 0 };
   const certs = ttlCache<DeviceCertificate | undefined>(limits, stats, (v) => v === undefined);
   const things = ttlCache<ReadonlySet<string>>(limits, stats, (v) => v.size === 0);
+  // When IoT was last asked again because a cached answer lacked a certificate ("thing cert" → time).
+  const rechecked = new Map<string, number>();
 
   const lookupFailed = (call: string, context: Record<string, unknown>, err: unknown) =>
     new IngestError(
@@ -166,11 +171,21 @@ export function createIotCertificateSource(opts: IotCertificateSourceOptions): C
       things.clear();
     },
     get: (id) => certs.get(id, () => fetchCert(id)),
-    attachedTo: (thing, expected) =>
-      things.get(
-        thing,
-        () => fetchAttached(thing),
-        expected === undefined ? undefined : (ids) => !ids.has(expected),
-      ),
+    async attachedTo(thing, expected) {
+      const asked = limits.now();
+      const ids = await things.get(thing, () => fetchAttached(thing));
+      if (expected === undefined || ids.has(expected)) return ids;
+      const key = `${thing} ${expected}`;
+      const t = limits.now();
+      const last = rechecked.get(key);
+      rechecked.delete(key);
+      rechecked.set(key, last !== undefined && t - last < limits.negativeTtl ? last : t);
+      if (rechecked.size > limits.max) rechecked.delete(rechecked.keys().next().value as string);
+      // Asked just now, or asked again for this certificate within the not-found time: the answer stands.
+      const justAsked = (things.age(thing) ?? Infinity) <= t - asked;
+      if (justAsked || (last !== undefined && t - last < limits.negativeTtl)) return ids;
+      things.forget(thing);
+      return things.get(thing, () => fetchAttached(thing));
+    },
   };
 }

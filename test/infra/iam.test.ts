@@ -544,7 +544,8 @@ function ruleRequirements(w: World, out: Collected): void {
           out.reqs.push({
             role,
             action: 'logs:DescribeLogStreams',
-            target: { arn: `arn:${PARTITION}:logs:${REGION}:${ACCOUNT}:log-group:${g}` },
+            // IAM names a log group for its own actions as 'log-group:name:*' (CloudWatch Logs access control).
+            target: { arn: `arn:${PARTITION}:logs:${REGION}:${ACCOUNT}:log-group:${g}:*` },
             why,
           });
           for (const act of ['logs:CreateLogStream', 'logs:PutLogEvents'])

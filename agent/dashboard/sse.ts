@@ -8,8 +8,11 @@
  * - What Node holds for one client (`res.writableLength`: the response's own buffer plus its socket's) never
  *   passes `maxQueueBytes`; a frame that would pass it drops the client instead.
  * - A client that has not drained for `stallMs` is dropped.
- * - Each stream ends after `maxStreamMs` (EventSource reconnects by itself after `retry`), which bounds what the
- *   kernel's send queue can take in for a client that never reads, before Node sees any backpressure.
+ * - Each stream ends after `maxStreamBytes` or `maxStreamMs`, whichever comes first (EventSource reconnects by
+ *   itself after `retry`). Until its queue is full the kernel takes whatever is written, for a reader or not
+ *   (measured on loopback: 2.8 MiB per socket that never read, with Node seeing no backpressure at all), so
+ *   this is what bounds the kernel memory a client that never reads can hold: the stream's byte budget, then
+ *   a reset `endGraceMs` after its end.
  * - At `maxClients`, a new client evicts the client blocked longest, else the oldest (which, if it is a live
  *   browser, reconnects): nobody is locked out.
  * Dropping resets the connection (RST): closing it politely would leave the unsent bytes in the kernel until
@@ -26,6 +29,8 @@ export interface SseLimits {
   stallMs: number;
   /** Each stream is ended after this long; browsers reconnect (default 10 min). */
   maxStreamMs: number;
+  /** Each stream is ended after sending this much (default 256 KiB: about 3 minutes of `live` at 1 Hz). */
+  maxStreamBytes: number;
   /** After ending a stream, how long the peer has to take the rest before the connection is reset (5 s). */
   endGraceMs: number;
 }
@@ -35,6 +40,7 @@ export const DEFAULT_SSE_LIMITS: SseLimits = Object.freeze({
   maxQueueBytes: 64 * 1024,
   stallMs: 30_000,
   maxStreamMs: 10 * 60_000,
+  maxStreamBytes: 256 * 1024,
   endGraceMs: 5_000,
 });
 
@@ -48,7 +54,7 @@ export interface SseStats {
   peakQueuedBytes: number;
   /** Clients dropped, by why. */
   dropped: Record<DropReason, number>;
-  /** Streams ended at `maxStreamMs`. */
+  /** Streams ended at `maxStreamBytes` or `maxStreamMs`. */
   retired: number;
   /** `live` frames not sent to a client whose socket had not drained. */
   skippedFrames: number;
@@ -60,6 +66,8 @@ interface Client {
   /** When `write()` last returned false and no 'drain' followed yet. */
   blockedSince: number | undefined;
   ending: boolean;
+  /** Bytes written to this stream so far. */
+  sent: number;
 }
 
 export interface SseHub {
@@ -122,12 +130,15 @@ export function createSseHub(
       stats.skippedFrames++;
       return;
     }
-    if (res.writableLength + Buffer.byteLength(frame) > l.maxQueueBytes) return drop(c, 'queue');
+    const bytes = Buffer.byteLength(frame);
+    if (res.writableLength + bytes > l.maxQueueBytes) return drop(c, 'queue');
     if (!res.write(frame) && c.blockedSince === undefined) {
       c.blockedSince = clock();
       res.once('drain', () => (c.blockedSince = undefined));
     }
     measure(c);
+    c.sent += bytes;
+    if (c.sent >= l.maxStreamBytes) retire(c);
   };
 
   const evictOne = () => {
@@ -142,7 +153,7 @@ export function createSseHub(
     if (victim) drop(victim, 'evicted');
   };
 
-  const retire = (c: Client) => {
+  function retire(c: Client) {
     c.ending = true;
     stats.retired++;
     clients.delete(c.res);
@@ -150,7 +161,7 @@ export function createSseHub(
     const timer = setTimeout(() => reset(c.res), l.endGraceMs);
     timer.unref();
     c.res.once('close', () => clearTimeout(timer));
-  };
+  }
 
   return {
     get size() {
@@ -158,7 +169,7 @@ export function createSseHub(
     },
     add(res) {
       while (clients.size >= l.maxClients) evictOne();
-      const c: Client = { res, since: clock(), blockedSince: undefined, ending: false };
+      const c: Client = { res, since: clock(), blockedSince: undefined, ending: false, sent: 0 };
       clients.set(res, c);
       res.once('close', () => clients.delete(res));
     },

@@ -22,7 +22,8 @@ async function server(t: Test, extra: Partial<DashboardServerOptions> = {}) {
     assets: await loadAssets(),
     live: async () => BIG as never,
     streamMs: 5,
-    sse: { maxQueueBytes: QUEUE, stallMs: 300 },
+    // No byte budget here (tested on its own below): these streams carry megabytes.
+    sse: { maxQueueBytes: QUEUE, stallMs: 300, maxStreamBytes: Infinity },
     ...extra,
   });
   t.teardown(() => s.close());
@@ -89,7 +90,10 @@ t.test('a client that never reads is dropped; what the server holds for it stays
 });
 
 t.test('at the cap a newcomer gets in: the blocked client is evicted first', async (t) => {
-  const s = await server(t, { maxClients: 2, sse: { maxQueueBytes: 1024 * 1024, stallMs: 60_000 } });
+  const s = await server(t, {
+    maxClients: 2,
+    sse: { maxQueueBytes: 1024 * 1024, stallMs: 60_000, maxStreamBytes: Infinity },
+  });
   await stalledClient(t, s.port);
   // Alone, so the skipped frames are surely the stalled client's: its socket does not drain.
   await waitFor(() => s.sseStats().skippedFrames > 0, { what: 'the stalled client blocked' });
@@ -105,7 +109,31 @@ t.test('at the cap a newcomer gets in: the blocked client is evicted first', asy
   await waitFor(() => reader.bytes > before, { what: 'the reading client was not the one evicted' });
 });
 
-t.test('streams end after their lifetime; the browser side sees a clean end', async (t) => {
+t.test(
+  'streams end after their byte budget: a reader sees a clean end, a stalled client a reset',
+  async (t) => {
+    const s = await server(t, {
+      live: async () => ({ pad: 'y'.repeat(1000) }) as never,
+      streamMs: 5,
+      sse: { maxStreamBytes: 64 * 1024, endGraceMs: 200, stallMs: 60_000 },
+    });
+    const stalled = await stalledClient(t, s.port);
+    const reader = readingClient(t, s.port);
+    await waitFor(() => reader.ended, { what: "the reader's stream ended" });
+    t.ok(
+      reader.bytes >= 64 * 1024 && reader.bytes < 80 * 1024,
+      `the reader got its budget (${reader.bytes} B)`,
+    );
+    await waitFor(() => s.sseStats().retired === 2 && s.sseStats().clients === 0, { what: 'both retired' });
+    // The stalled client could not take the end; after the grace it is reset, which frees its kernel queue.
+    const closed = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
+    stalled.resume();
+    await closed;
+    t.pass('the stalled connection is gone');
+  },
+);
+
+t.test('streams end after their lifetime', async (t) => {
   const s = await server(t, {
     live: async () => ({ small: true }) as never,
     streamMs: 20,

@@ -229,14 +229,23 @@
 
   // ---- go
   const stream = new EventSource(api('/api/stream'));
-  stream.addEventListener('live', (e) => renderLive(JSON.parse(e.data)));
+  // The agent ends each stream after a while (a bound on what a stalled page can hold); the browser reconnects
+  // within seconds. Only a gap longer than that is worth a word on the page.
+  let lostTimer;
+  stream.addEventListener('live', (e) => {
+    clearTimeout(lostTimer);
+    lostTimer = undefined;
+    renderLive(JSON.parse(e.data));
+  });
   stream.addEventListener('event', (e) => {
     if (!state.live) return;
     state.live.events.push(JSON.parse(e.data));
     renderEvents(state.live.events);
   });
   stream.onerror = () => {
-    $('updated').textContent = 'connection to the agent lost; retrying …';
+    lostTimer ??= setTimeout(() => {
+      $('updated').textContent = 'connection to the agent lost; retrying …';
+    }, 5000);
   };
   loadHistory();
   setInterval(loadHistory, 30000);

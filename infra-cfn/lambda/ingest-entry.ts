@@ -2,7 +2,7 @@
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { IoTClient } from '@aws-sdk/client-iot';
 import { S3Client } from '@aws-sdk/client-s3';
-import type { KinesisStreamEvent } from 'aws-lambda';
+import type { Context, KinesisStreamEvent } from 'aws-lambda';
 import { createIotCertificateSource } from './certificates.js';
 import { createIngestHandler } from './ingest.js';
 import { lakeFromEnv } from './lake-env.js';
@@ -18,4 +18,4 @@ const ingest = createIngestHandler({
   ...(lake ? { lake } : {}),
 });
 
-export const handler = (event: KinesisStreamEvent) => ingest(event);
+export const handler = (event: KinesisStreamEvent, context: Context) => ingest(event, context);

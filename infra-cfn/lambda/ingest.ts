@@ -31,6 +31,12 @@ export interface IngestDeps {
   readonly now?: () => number;
   /** Samples gathered from consecutive records before one sink write (default 2,000). */
   readonly samplesPerWrite?: number;
+  /**
+   * Time kept in reserve before the function's timeout (default 20 s): once less remains, no further record
+   * is started and the rest are handed back. One flat backlog batch expands to 38,000 rows, so a Kinesis
+   * event of them could otherwise outlast any timeout (infra-cfn/README.md, "Lake").
+   */
+  readonly reserveMs?: number;
 }
 
 export interface IngestSummary {
@@ -48,7 +54,15 @@ export interface IngestSummary {
   rejectedStored: number;
 }
 
-export type IngestHandler = ((event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse>) & {
+/** What the handler reads of Lambda's context object. */
+export interface InvocationClock {
+  getRemainingTimeInMillis(): number;
+}
+
+export type IngestHandler = ((
+  event: KinesisStreamEvent,
+  context?: InvocationClock,
+) => Promise<KinesisStreamBatchResponse>) & {
   /** Counters of the last invocation (tests, benchmark). */
   readonly last: () => IngestSummary;
 };
@@ -60,7 +74,11 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
   const namespace = deps.namespace ?? 'meterlink/Ingest';
   let last: IngestSummary | undefined;
 
-  const handler = async (event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> => {
+  const reserveMs = deps.reserveMs ?? 20_000;
+  const handler = async (
+    event: KinesisStreamEvent,
+    context?: InvocationClock,
+  ): Promise<KinesisStreamBatchResponse> => {
     const sum: IngestSummary = {
       records: event.Records.length,
       accepted: 0,
@@ -152,8 +170,21 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       return true;
     };
 
-    for (const rec of event.Records) {
+    for (const [i, rec] of event.Records.entries()) {
       const seqNo = rec.kinesis.sequenceNumber;
+      if (i > 0 && context && context.getRemainingTimeInMillis() < reserveMs) {
+        if (!(await flush())) break;
+        failedAt = seqNo;
+        log(
+          JSON.stringify({
+            level: 'warn',
+            msg: 'function timeout near; the remaining records handed back',
+            remainingMs: context.getRemainingTimeInMillis(),
+            sequenceNumber: seqNo,
+          }),
+        );
+        break;
+      }
       let outcome;
       try {
         outcome = await verifyRecord(new Uint8Array(Buffer.from(rec.kinesis.data, 'base64')), deps.certs);

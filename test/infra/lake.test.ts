@@ -341,6 +341,39 @@ t.test('lake hand-off', async (t) => {
     },
   );
 
+  t.test('near the function timeout, the records not yet started go back to Lambda', async (t) => {
+    const fake = await startFakeFirehose(t);
+    const firehose = new FirehoseClient({
+      endpoint: fake.endpoint,
+      region: 'eu-west-1',
+      credentials: moto.credentials,
+    });
+    t.teardown(() => firehose.destroy());
+    const handler = createIngestHandler({
+      sink: noneSink,
+      certs: createIotCertificateSource({ iot }),
+      lake: createLakeHandoff({
+        rows: createFirehoseWriter({ client: firehose, stream: 'lake' }),
+        archive: createFirehoseWriter({ client: firehose, stream: 'raw' }),
+      }),
+      log: () => {},
+      reserveMs: 20_000,
+    });
+    const event = kinesisEvent(
+      [0, 1, 2, 3].map((i) =>
+        ruleRecord(box, makeSamples(50, 1 + i * 50, Date.UTC(2026, 11, 2) + i * 50_000)),
+      ),
+    );
+    // Lambda's clock: plenty of time for the first two records, then less than the reserve.
+    let asked = 0;
+    const clock = { getRemainingTimeInMillis: () => (++asked >= 2 ? 19_999 : 60_000) };
+    t.same(await handler(event, clock), { batchItemFailures: [{ itemIdentifier: '3' }] });
+    t.match(handler.last(), { accepted: 2, retried: 2, lakeRows: 100 });
+    t.equal(rowsOf(fake.accepted.get('lake') ?? []).length, 100, 'what was started is delivered');
+    t.same(await handler({ Records: event.Records.slice(2) }), { batchItemFailures: [] });
+    t.equal(rowsOf(fake.accepted.get('lake') ?? []).length, 200, 'the rest on the retry');
+  });
+
   t.test('the esbuild bundle builds and its handler runs with the lake configured (moto)', async (t) => {
     const out = await tempDir(t, 'meterlink-bundle-');
     const built = await buildLambdas(out);

@@ -2,7 +2,8 @@
  * The pipeline: signed batches published over mutual-TLS MQTT 5 to Mosquitto → a small forwarder playing the
  * IoT topic rule (subscribes to meterlink/v1/+/batch, adds thing, principal and receive time, puts the
  * envelope on Kinesis with partition key = thing) → moto Kinesis → ingest handler → DynamoDB → read back:
- * every sample there once, values equal, a re-published batch harmless.
+ * every sample there once, values equal, a re-published batch harmless; and the lake hand-off through moto's
+ * Firehose into S3: a row per sample, each batch's envelope archived exactly as it crossed the stream.
  * The first test signs batches with cloud-contract's signBatch (and re-sends one); the second runs the real
  * agent (`meterlink run` reading a simulated SDM630 over a pty) as the box.
  */
@@ -16,13 +17,17 @@ import {
   ListThingPrincipalsCommand,
   RegisterCertificateWithoutCACommand,
 } from '@aws-sdk/client-iot';
+import { CreateDeliveryStreamCommand, FirehoseClient } from '@aws-sdk/client-firehose';
 import { KinesisClient, PutRecordCommand } from '@aws-sdk/client-kinesis';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mqtt5 } from 'aws-iot-device-sdk-v2';
 import { parseTopic, signBatch, valueToNumber } from '../../cloud-contract/index.js';
 import { createIotCertificateSource } from '../../infra-cfn/lambda/certificates.js';
+import { archiveLines } from '../../infra-cfn/lambda/archive.js';
 import { buildRuleEnvelope } from '../../infra-cfn/lambda/envelope.js';
 import { createIngestHandler } from '../../infra-cfn/lambda/ingest.js';
+import { createFirehoseWriter, createLakeHandoff } from '../../infra-cfn/lambda/lake.js';
 import { createDynamoDbSink } from '../../infra-cfn/lambda/sinks/dynamodb.js';
 import { startMosquitto, type Broker } from '../harness/mosquitto.js';
 import type { Teardown } from '../harness/tmp.js';
@@ -84,9 +89,32 @@ await t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', asyn
   const iot = new IoTClient(cfg);
   const kinesis = new KinesisClient({ ...cfg, requestHandler: new NodeHttpHandler() });
   const ddb = new DynamoDBClient(cfg);
-  t.teardown(() => [iot, kinesis, ddb].forEach((c) => c.destroy()));
+  const firehose = new FirehoseClient(cfg);
+  const s3 = new S3Client({ ...cfg, forcePathStyle: true });
+  t.teardown(() => [iot, kinesis, ddb, firehose, s3].forEach((c) => c.destroy()));
   await createSamplesTable(ddb);
   const streamArn = await createStream(kinesis, 'batches');
+  await s3.send(
+    new CreateBucketCommand({
+      Bucket: 'lake',
+      CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' },
+    }),
+  );
+  for (const [name, prefix] of [
+    ['meterlink-lake', 'samples/'],
+    ['meterlink-raw', 'raw/'],
+  ])
+    await firehose.send(
+      new CreateDeliveryStreamCommand({
+        DeliveryStreamName: name,
+        DeliveryStreamType: 'DirectPut',
+        ExtendedS3DestinationConfiguration: {
+          BucketARN: 'arn:aws:s3:::lake',
+          RoleARN: 'arn:aws:iam::123456789012:role/firehose',
+          Prefix: prefix,
+        },
+      }),
+    );
 
   // The box: a certificate from the broker's CA, registered in IoT and attached to its thing.
   const thing = 'apt-12-meterbox';
@@ -130,6 +158,10 @@ await t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', asyn
   const handler = createIngestHandler({
     sink: createDynamoDbSink({ client: ddb, table: 'samples', retentionDays: 30 }),
     certs: createIotCertificateSource({ iot }),
+    lake: createLakeHandoff({
+      rows: createFirehoseWriter({ client: firehose, stream: 'meterlink-lake' }),
+      archive: createFirehoseWriter({ client: firehose, stream: 'meterlink-raw' }),
+    }),
     log: () => {},
   });
   const event = await readEvent(kinesis, 'batches', streamArn);
@@ -152,6 +184,29 @@ await t.test('Mosquitto → forwarder → Kinesis → ingest → DynamoDB', asyn
     )
       t.fail(`seq ${s.seq} differs`);
   }
+
+  const lines = async (prefix: string) => {
+    const out = [];
+    const list = await s3.send(new ListObjectsV2Command({ Bucket: 'lake', Prefix: prefix }));
+    for (const o of list.Contents ?? []) {
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'lake', Key: o.Key }));
+      out.push(...archiveLines(await got.Body!.transformToByteArray()));
+    }
+    return out;
+  };
+  const rows = (await lines('samples/')).map((l) => JSON.parse(l.toString()) as { seq: number; ts: number });
+  t.equal(rows.length, 360, 'a row per sample delivered, the re-sent batch twice');
+  t.same(
+    [...new Set(rows.map((r) => r.seq))].sort((a, b) => a - b),
+    samples.map((s) => s.seq),
+    'every sample in the lake',
+  );
+  const archived = (await lines('raw/')).map((l) => l.toString()).sort();
+  t.same(
+    archived,
+    event.Records.map((r) => Buffer.from(r.kinesis.data, 'base64').toString()).sort(),
+    'each batch archived exactly as it crossed the stream',
+  );
 });
 
 await t.test(

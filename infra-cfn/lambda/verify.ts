@@ -1,6 +1,7 @@
 /**
  * One stream record → a verified batch, or a rejection with a reason code, or "retry later". Shared by the
- * ingest Lambda and the Firehose transform so both paths trust exactly the same records.
+ * ingest Lambda and lake:rebuild (infra-cfn/lake-rebuild.ts), so the archive is re-verified exactly as the
+ * stream was.
  *
  * Trust chain: the topic rule adds `principal()` (the certificate the TLS session authenticated) and the
  * topic's thing name; the IoT policy lets a certificate publish only under its own thing's topic. The batch

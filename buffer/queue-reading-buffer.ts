@@ -711,7 +711,8 @@ export class QueueReadingBuffer implements ReadingBuffer {
     nextSeq = this.nextSeq,
   ): Promise<void> {
     try {
-      await this.backend.writeLedger({ nextSeq, stored, exact: this.lostKnown });
+      // From here on the ledger is a full record, whatever was known of the past.
+      await this.backend.writeLedger({ nextSeq, stored, exact: true });
     } catch {
       // Only a later damage could then be misreported; the next write corrects the ledger.
     }

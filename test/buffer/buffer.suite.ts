@@ -178,6 +178,22 @@ export function bufferSuite(t: TapTest, make: MakeBuffer): void {
     await t.rejects(b.readOldest({ maxCount: 1, maxBytes: NaN }), { code: 'BUFFER_INVALID_ARGUMENT' });
   });
 
+  t.test('only accepted samples are visible: a read during the write never returns its seqs', async (t) => {
+    const b = await make(t, big);
+    let accepted = false;
+    const append = b.append(samplesFrom(0, 50)).then(() => (accepted = true));
+    let reads = 0;
+    while (!accepted) {
+      const before = accepted;
+      const got = await b.readOldest({ maxCount: 100 });
+      if (!before) t.same(got, [], `read ${++reads} started before the append resolved: nothing`);
+      // Let the commit's timer and I/O run between reads.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await append;
+    t.equal((await b.readOldest({ maxCount: 100 })).length, 50, 'visible once accepted');
+  });
+
   t.test('readStored: what readOldest reads, with the values left in their stored bytes', async (t) => {
     const b = await make(t, big);
     t.same(await b.readStored({ maxCount: 10 }), [], 'empty buffer');

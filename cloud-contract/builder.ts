@@ -35,8 +35,13 @@ export const IOT_BILLING_UNIT_BYTES = 5 * 1024;
  */
 export const DEFAULT_BATCH_MAX_BYTES =
   Math.floor(IOT_MAX_MESSAGE_BYTES / IOT_BILLING_UNIT_BYTES) * IOT_BILLING_UNIT_BYTES;
-/** Largest uncompressed document the builder makes; the decoder's default cap is this, so they agree. */
-export const DEFAULT_MAX_DOCUMENT_BYTES = 2 * 1024 * 1024;
+/**
+ * Largest uncompressed document the builder makes. Every CBOR data item takes at least one byte, so a document
+ * of at most 1,000,000 bytes holds at most 1,000,000 items: the decoder's default item limit, and below its
+ * 2 MiB document cap. A meter that does not move deflates to almost nothing (80,000 flat integer samples fit in
+ * 3 KB), so this cap, not the message budget, is what ends such a batch.
+ */
+export const DEFAULT_MAX_DOCUMENT_BYTES = 1_000_000;
 
 /** Billable IoT Core messaging units for a message of `bytes` bytes (at least one). */
 export function billingUnits(bytes: number): number {

@@ -31,7 +31,7 @@ import { RejectError, reject, type RejectReason, type Rejection } from './reject
 export interface DecodeLimits {
   /** Largest message accepted, checked before parsing. Default 128 KiB (IoT Core's message limit). */
   readonly maxMessageBytes: number;
-  /** Largest inflated document. Default 2 MiB (the encoder never builds bigger; see BatchBuilder). */
+  /** Largest inflated document. Default 2 MiB (BatchBuilder's default is smaller; see DEFAULT_MAX_DOCUMENT_BYTES). */
   readonly maxDocumentBytes: number;
   /** Deepest CBOR nesting. Default 8 (the document needs 6). */
   readonly maxDepth: number;

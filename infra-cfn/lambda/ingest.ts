@@ -33,7 +33,7 @@ export interface IngestDeps {
   readonly samplesPerWrite?: number;
   /**
    * Time kept in reserve before the function's timeout (default 20 s): once less remains, no further record
-   * is started and the rest are handed back. One flat backlog batch expands to 38,000 rows, so a Kinesis
+   * is started and the rest are handed back. One flat backlog batch expands to ~41,600 rows, so a Kinesis
    * event of them could otherwise outlast any timeout (infra-cfn/README.md, "Lake").
    */
   readonly reserveMs?: number;

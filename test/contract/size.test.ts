@@ -6,6 +6,8 @@ import t from 'tap';
 import {
   BatchBuilder,
   DEFAULT_BATCH_MAX_BYTES,
+  DEFAULT_DECODE_LIMITS,
+  DEFAULT_MAX_DOCUMENT_BYTES,
   IOT_MAX_MESSAGE_BYTES,
   billingUnits,
   createBatchSigner,
@@ -13,6 +15,7 @@ import {
   inspectBatchMessage,
   type Sample,
 } from '../../cloud-contract/index.js';
+import { intValue } from '../../cloud-contract/sample.js';
 import { makeDevice, prng, threePhaseSeries } from './fixtures.js';
 
 const dev = await makeDevice();
@@ -119,3 +122,35 @@ t.test('a batch never exceeds its budget, whatever the data and the budget', asy
   t.equal(fin?.lastSeq, s[1]?.seq);
   t.ok(one.isEmpty, 'reset after finish');
 });
+
+t.test(
+  'every batch the builder makes with its defaults is one the decoder accepts: a meter that does not move',
+  async (t) => {
+    // A vacant flat at night: every value repeats, so deflate makes each sample nearly free and the message
+    // budget never ends the batch. The document cap must then keep it within the decoder's item limit.
+    const frozen = threePhaseSeries({ count: 1 })[0] as Sample;
+    const values = Object.fromEntries(
+      Object.keys(frozen.values).map((name, i) => [name, intValue(1000 + i, -1)] as const),
+    );
+    const b = new BatchBuilder({ device: dev.thing, signer });
+    const ts0 = Date.UTC(2026, 11, 1);
+    let seq = 1;
+    while (seq <= DEFAULT_DECODE_LIMITS.maxSamples + 1) {
+      if (!b.tryAdd({ ...frozen, values, seq, ts: ts0 + seq * 1000 })) break;
+      seq++;
+    }
+    const built = b.finish();
+    if (built === undefined) throw new Error('no batch');
+    t.ok(
+      built.message.length < DEFAULT_BATCH_MAX_BYTES / 10,
+      `the message budget did not decide (${built.message.length} B)`,
+    );
+    t.ok(
+      built.documentBytes <= DEFAULT_MAX_DOCUMENT_BYTES,
+      `document ${built.documentBytes} B within the cap`,
+    );
+    const r = await decodeBatchMessage(built.message, { resolveKey: () => dev.issued.certDer });
+    t.ok(r.ok, r.ok ? `${built.count} samples decode` : `refused: ${r.reason} ${r.detail}`);
+    if (r.ok) t.equal(r.batch.samples.length, built.count, 'every sample is in the decoded batch');
+  },
+);

@@ -1,7 +1,7 @@
 /**
  * The largest batches the agent sends, made by the agent's own code: the simulator's apartment model read
  * through a profile's register codec (bench/lib/week.ts), packed by cloud-contract's BatchBuilder with the
- * agent's defaults (125 KiB signed, 2 MiB document). "Live" is one minute at 1 Hz (batch.maxDelay 60 s);
+ * agent's defaults (125 KiB signed, a 1,000,000-byte document). "Live" is one minute at 1 Hz (batch.maxDelay 60 s);
  * "backlog" is a full batch while a buffer drains. "Flat" is the integer profile with a meter that does not
  * move (a vacant flat at night): deflate makes every sample nearly free, so the document cap decides.
  */
@@ -42,6 +42,6 @@ export function worstBatches(dev: TestDevice): WorstBatch[] {
     { ...build(dev, eastronSdm630, 100_000), name: 'SDM630 backlog' },
     { ...build(dev, carloGavazziEm340, 60), name: 'EM340 live' },
     { ...build(dev, carloGavazziEm340, 100_000), name: 'EM340 backlog' },
-    { ...build(dev, carloGavazziEm340, 38_000, true), name: 'EM340 flat backlog' },
+    { ...build(dev, carloGavazziEm340, 100_000, true), name: 'EM340 flat backlog' },
   ];
 }

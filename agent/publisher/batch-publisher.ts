@@ -111,6 +111,8 @@ const FULL = 0.9;
 const MQTT_NOT_AUTHORIZED = 0x87;
 const MQTT_PAYLOAD_FORMAT_INVALID = 0x99;
 const MQTT_QUOTA_EXCEEDED = 0x97;
+/** Longest wait before reading the buffer again after it failed (its disk was full). */
+const SOURCE_RETRY_MAX_MS = 10_000;
 
 export function createBatchPublisher<S extends SampleRef = Sample>(
   opts: PublisherOptions<S>,
@@ -139,6 +141,7 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
   let splitFrom: number | undefined;
   let splitBytes = maxBytesCap;
   let consecutiveErrors = 0;
+  let sourceErrors = 0;
   let pausedUntil: number | undefined;
   const inFlight: InFlight[] = [];
   /** Payload bytes per sample of the last batch encoded (headers included, so an overestimate for a big one). */
@@ -292,8 +295,13 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
       } catch (err) {
         const error = (err as Error)?.message ?? String(err);
         stats.lastError = error;
-        consecutiveErrors++;
-        const retryInMs = Math.max(100, backoffMs());
+        // Its own backoff, capped low: the buffer recovers by itself (space back), and then the backlog
+        // should move within seconds, not after the broker backoff's minutes.
+        sourceErrors++;
+        const retryInMs = Math.max(
+          100,
+          Math.floor(random() * Math.min(SOURCE_RETRY_MAX_MS, retryBaseMs * 2 ** Math.min(sourceErrors, 20))),
+        );
         emit({ type: 'source-failed', error, retryInMs });
         while (inFlight.length > 0) await Promise.race(inFlight.map((f) => f.done));
         cursor = Math.min(cursor, (rewindTo ?? Infinity) - 1);
@@ -335,6 +343,7 @@ export function createBatchPublisher<S extends SampleRef = Sample>(
       // it sends: each sample read is decoded into objects, and what does not fit is read again next time.
       const want = Math.min(readCount, Math.max(256, nextRead));
       const samples = await opts.source.readOldest({ afterSeq: cursor, maxCount: want, maxBytes: readBytes });
+      sourceErrors = 0;
       if (samples.length === 0) {
         oldestUnsentSeenAt = undefined;
         await sleep(maxDelayMs);

@@ -9,16 +9,18 @@
  *   passes `maxQueueBytes`; a frame that would pass it drops the client instead.
  * - A client that has not drained for `stallMs` is dropped.
  * - Each stream ends after `maxStreamBytes` or `maxStreamMs`, whichever comes first (EventSource reconnects by
- *   itself after `retry`). Until its queue is full the kernel takes whatever is written, for a reader or not
- *   (measured on loopback: 2.8 MiB per socket that never read, with Node seeing no backpressure at all), so
- *   this is what bounds the kernel memory a client that never reads can hold: the stream's byte budget, then
- *   a reset `endGraceMs` after its end.
+ *   itself after `retry`; the page's next `live` frame carries the recent events again). Until its queue is
+ *   full the kernel takes whatever is written, for a reader or not (measured on loopback: 2.8 MiB per socket
+ *   that never read, with Node seeing no backpressure at all), so this is what bounds the kernel memory a
+ *   client that never reads can hold: the stream's byte budget.
  * - At `maxClients`, a new client evicts the client blocked longest, else the oldest (which, if it is a live
  *   browser, reconnects): nobody is locked out.
- * Dropping resets the connection (RST): closing it politely would leave the unsent bytes in the kernel until
- * the peer reads them, which a stalled peer never does.
+ * Ending a stream, like dropping a client, resets the connection (RST): a polite end (FIN after the data)
+ * leaves the unsent bytes in the kernel until the peer reads them, which a stalled peer never does, and once
+ * the socket is shut down for writing it can no longer be reset.
  */
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 export interface SseLimits {
   /** Most clients at once (default 16). */
@@ -31,8 +33,6 @@ export interface SseLimits {
   maxStreamMs: number;
   /** Each stream is ended after sending this much (default 256 KiB: about 3 minutes of `live` at 1 Hz). */
   maxStreamBytes: number;
-  /** After ending a stream, how long the peer has to take the rest before the connection is reset (5 s). */
-  endGraceMs: number;
 }
 
 export const DEFAULT_SSE_LIMITS: SseLimits = Object.freeze({
@@ -41,7 +41,6 @@ export const DEFAULT_SSE_LIMITS: SseLimits = Object.freeze({
   stallMs: 30_000,
   maxStreamMs: 10 * 60_000,
   maxStreamBytes: 256 * 1024,
-  endGraceMs: 5_000,
 });
 
 export type DropReason = 'queue' | 'stalled' | 'evicted';
@@ -62,10 +61,11 @@ export interface SseStats {
 
 interface Client {
   res: ServerResponse;
+  /** The connection, kept: a response lets go of its socket once it has ended, a stalled one included. */
+  socket: Socket | null;
   since: number;
   /** When `write()` last returned false and no 'drain' followed yet. */
   blockedSince: number | undefined;
-  ending: boolean;
   /** Bytes written to this stream so far. */
   sent: number;
 }
@@ -101,15 +101,14 @@ export function createSseHub(
     skippedFrames: 0,
   };
 
-  const reset = (res: ServerResponse) => {
-    const socket = res.socket;
-    if (socket && !socket.destroyed) socket.resetAndDestroy();
-    else res.destroy();
+  const reset = (c: Client) => {
+    if (c.socket && !c.socket.destroyed) c.socket.resetAndDestroy();
+    else c.res.destroy();
   };
   const drop = (c: Client, why: DropReason) => {
     if (!clients.delete(c.res)) return;
     stats.dropped[why]++;
-    reset(c.res);
+    reset(c);
   };
   const queued = (): number => {
     let sum = 0;
@@ -125,7 +124,7 @@ export function createSseHub(
 
   const send = (res: ServerResponse, frame: string, snapshot: boolean) => {
     const c = clients.get(res);
-    if (!c || c.ending) return;
+    if (!c) return;
     if (snapshot && c.blockedSince !== undefined) {
       stats.skippedFrames++;
       return;
@@ -154,13 +153,9 @@ export function createSseHub(
   };
 
   function retire(c: Client) {
-    c.ending = true;
+    if (!clients.delete(c.res)) return;
     stats.retired++;
-    clients.delete(c.res);
-    c.res.end();
-    const timer = setTimeout(() => reset(c.res), l.endGraceMs);
-    timer.unref();
-    c.res.once('close', () => clearTimeout(timer));
+    reset(c);
   }
 
   return {
@@ -169,7 +164,13 @@ export function createSseHub(
     },
     add(res) {
       while (clients.size >= l.maxClients) evictOne();
-      const c: Client = { res, since: clock(), blockedSince: undefined, ending: false, sent: 0 };
+      const c: Client = {
+        res,
+        socket: res.socket,
+        since: clock(),
+        blockedSince: undefined,
+        sent: 0,
+      };
       clients.set(res, c);
       res.once('close', () => clients.delete(res));
     },

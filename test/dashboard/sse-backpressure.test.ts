@@ -4,6 +4,7 @@
  * serving a client that reads, let a newcomer in at the cap, and end streams after their lifetime.
  */
 import t, { type Test } from 'tap';
+import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { request } from 'node:http';
 import { loadAssets } from '../../agent/dashboard/index.js';
@@ -45,13 +46,31 @@ function stalledClient(t: Test, port: number): Promise<Socket> {
   });
 }
 
+/**
+ * Bytes the kernel holds to send on the server's connections on `port`, and how many of them hold any, from
+ * the kernel's table (`tx_queue`).
+ */
+async function serverSendQueue(port: number): Promise<{ bytes: number; sockets: number }> {
+  const rows = (await readFile('/proc/net/tcp', 'utf8')).split('\n').slice(1);
+  let bytes = 0;
+  let sockets = 0;
+  for (const r of rows) {
+    const f = r.trim().split(/\s+/);
+    if (f.length < 5 || Number.parseInt(f[1]?.split(':')[1] ?? '', 16) !== port) continue;
+    const tx = Number.parseInt(f[4]?.split(':')[0] ?? '0', 16);
+    bytes += tx;
+    if (tx > 0) sockets++;
+  }
+  return { bytes, sockets };
+}
+
 /** A client that reads everything; counts the bytes it got. */
 function readingClient(t: Test, port: number) {
   const got = { bytes: 0, status: 0, ended: false };
   const req = request({ host: '127.0.0.1', port, path: '/api/stream' }, (res) => {
     got.status = res.statusCode ?? 0;
     res.on('data', (c: Buffer) => (got.bytes += c.length));
-    res.on('end', () => (got.ended = true));
+    res.on('close', () => (got.ended = true));
     res.on('error', () => {});
   });
   req.on('error', () => {});
@@ -109,29 +128,43 @@ t.test('at the cap a newcomer gets in: the blocked client is evicted first', asy
   await waitFor(() => reader.bytes > before, { what: 'the reading client was not the one evicted' });
 });
 
-t.test(
-  'streams end after their byte budget: a reader sees a clean end, a stalled client a reset',
-  async (t) => {
-    const s = await server(t, {
-      live: async () => ({ pad: 'y'.repeat(1000) }) as never,
-      streamMs: 5,
-      sse: { maxStreamBytes: 64 * 1024, endGraceMs: 200, stallMs: 60_000 },
-    });
-    const stalled = await stalledClient(t, s.port);
-    const reader = readingClient(t, s.port);
-    await waitFor(() => reader.ended, { what: "the reader's stream ended" });
-    t.ok(
-      reader.bytes >= 64 * 1024 && reader.bytes < 80 * 1024,
-      `the reader got its budget (${reader.bytes} B)`,
-    );
-    await waitFor(() => s.sseStats().retired === 2 && s.sseStats().clients === 0, { what: 'both retired' });
-    // The stalled client could not take the end; after the grace it is reset, which frees its kernel queue.
-    const closed = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
-    stalled.resume();
-    await closed;
-    t.pass('the stalled connection is gone');
-  },
-);
+t.test('a stream ends after its byte budget', async (t) => {
+  const BUDGET = 256 * 1024;
+  const s = await server(t, {
+    live: async () => ({ pad: 'y'.repeat(8 * 1024) }) as never,
+    sse: { maxStreamBytes: BUDGET },
+  });
+  const reader = readingClient(t, s.port);
+  await waitFor(() => reader.ended, { what: "the reader's stream ended" });
+  t.ok(
+    reader.bytes > 0 && reader.bytes < BUDGET + 16 * 1024,
+    `the reader's stream ended (${reader.bytes} B)`,
+  );
+  t.equal(s.sseStats().retired, 1);
+});
+
+t.test('an ended stream takes with it what the kernel held for a client that never read', async (t) => {
+  const s = await server(t, {
+    live: async () => ({ pad: 'y'.repeat(8 * 1024) }) as never,
+    // Ended by its budget (~0.6 s of these frames) or its lifetime, whichever comes first: long enough to see
+    // the kernel hold the stalled client's bytes (its receive queue, the server's send queue) before.
+    sse: { maxStreamMs: 2_000, maxStreamBytes: 1024 * 1024, stallMs: 60_000 },
+  });
+  const stalled = await stalledClient(t, s.port);
+  await waitFor(async () => (await serverSendQueue(s.port)).bytes > 0, {
+    what: 'the kernel to hold unsent bytes for the stalled client',
+  });
+  await waitFor(() => s.sseStats().retired === 1, { what: 'the stream ended' });
+  // Its connection is reset: a polite end would leave the bytes queued behind a FIN the client never takes.
+  await waitFor(async () => (await serverSendQueue(s.port)).bytes === 0, {
+    what: 'the kernel to hold nothing more for the stalled connection',
+  });
+  t.ok(stalled.isPaused(), 'the stalled client never read');
+  const closed = new Promise<void>((resolve) => stalled.once('close', () => resolve()));
+  stalled.resume();
+  await closed;
+  t.pass('the stalled connection is gone');
+});
 
 t.test('streams end after their lifetime', async (t) => {
   const s = await server(t, {

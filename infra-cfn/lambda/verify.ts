@@ -14,8 +14,9 @@ import type { CertificateSource } from './certificates.js';
 import { parseRuleEnvelope, type RuleEnvelope } from './envelope.js';
 import { isIngestError } from './errors.js';
 
+/** `CERT_NOT_ATTACHED`: an ACTIVE certificate signed correctly, but IoT does not list it on the topic's thing. */
 export type VerifyRejectReason =
-  RejectReason | 'BAD_ENVELOPE' | 'PRINCIPAL_MISMATCH' | 'CERT_NOT_ACTIVE' | 'CERT_NOT_ATTACHED'; // ACTIVE, signed correctly, but not attached to the topic's thing in IoT
+  RejectReason | 'BAD_ENVELOPE' | 'PRINCIPAL_MISMATCH' | 'CERT_NOT_ACTIVE' | 'CERT_NOT_ATTACHED';
 
 export type VerifyOutcome =
   | {

@@ -1,7 +1,10 @@
 /**
  * Child process of crash.test.ts: appends to the buffer at argv[2] as fast as it can (4 appends in flight,
  * 1–8 samples each) and reports every resolved append on stdout as `A <firstSeq> <lastSeq> <k0>`, where
- * sample k0 + i (meter `r<run>`, power_w = k) got seq firstSeq + i. It runs until it is SIGKILLed.
+ * sample k0 + i (meter `r<run>`, power_w = k) got seq firstSeq + i. Meanwhile it acknowledges the oldest
+ * samples now and then, as the publisher does, announcing each ack before it starts as `K <from> <to>` (so the
+ * kill can come while the ledger and the store are between the two writes of an ack). It runs until it is
+ * SIGKILLed.
  */
 import { openLevelBuffer } from '../../buffer/index.js';
 import { intValue, type SampleInput } from '../../cloud-contract/sample.js';
@@ -36,4 +39,15 @@ async function worker(): Promise<never> {
   }
 }
 
-await Promise.all([worker(), worker(), worker(), worker()]);
+async function acker(): Promise<never> {
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const st = buf.stats();
+    if (st.oldestSeq === null || st.count < 40) continue;
+    const to = st.oldestSeq + 15;
+    process.stdout.write(`K ${st.oldestSeq} ${to}\n`);
+    await buf.ack(st.oldestSeq, to);
+  }
+}
+
+await Promise.all([worker(), worker(), worker(), worker(), acker()]);

@@ -63,6 +63,7 @@ function levelCode(err: unknown): string | undefined {
 
 /** Maps a LevelDB error to our code. ENOSPC has no code of its own in LevelDB, only its strerror text. */
 export function mapLevelError(err: unknown, location: string, doing: string): BufferError {
+  if (isBufferError(err)) return err;
   const code = levelCode(err);
   const text = statusText(err);
   const ctx = { path: location };
@@ -151,6 +152,7 @@ export interface LevelBackendOptions {
 export class LevelBackend implements StoreBackend {
   private reservedUpTo = 0;
   private ledger: LedgerWriter | undefined;
+  private closedBy: BufferError | undefined;
   private ledgerGen = 0;
   /** Set when LevelDB dropped damaged log records while opening (see `recoveryLossNote`). */
   recoveryLoss: string | null = null;
@@ -241,6 +243,8 @@ export class LevelBackend implements StoreBackend {
    */
   private async use<T>(fn: (db: Db) => Promise<T>): Promise<T> {
     while (this.pausing) await this.pausing;
+    // A reopen that failed left the store closed: its reason (a full disk, say), not LevelDB's "not open".
+    if (this.closedBy) throw this.closedBy;
     this.inflight++;
     try {
       return await fn(this.db);
@@ -331,7 +335,13 @@ export class LevelBackend implements StoreBackend {
   private reopenStore(lockWaitMs: number): Promise<void> {
     return this.pause(async () => {
       await this.db.close().catch(() => undefined);
-      this.db = await LevelBackend.openWhenFree(this.location, lockWaitMs);
+      try {
+        this.db = await LevelBackend.openWhenFree(this.location, lockWaitMs);
+        this.closedBy = undefined;
+      } catch (err) {
+        this.closedBy = mapLevelError(err, this.location, 'reopening');
+        throw this.closedBy;
+      }
     });
   }
 

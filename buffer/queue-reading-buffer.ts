@@ -361,7 +361,18 @@ export class QueueReadingBuffer implements ReadingBuffer {
     let bytes = 0;
     while (out.length < maxCount) {
       const want = Math.min(maxCount - out.length, SCAN_CHUNK);
-      const chunk = await this.backend.range(gt, lte, want);
+      let chunk: StoredEntry[];
+      try {
+        chunk = await this.backend.range(gt, lte, want);
+      } catch (err) {
+        // The store was closed by a reopen that failed for lack of space (releasing its tables): recover
+        // on the timer as after a failed write, so reads resume without waiting for an append.
+        if (isBufferError(err, 'BUFFER_DISK_FULL') && !this.broken && !this.closed) {
+          this.broken = err;
+          this.retryRecovery();
+        }
+        throw err;
+      }
       for (const e of chunk) {
         const size = entrySize(e.value);
         if (out.length > 0 && bytes + size > maxBytes) return out;
@@ -792,14 +803,17 @@ export class QueueReadingBuffer implements ReadingBuffer {
     // Refused ops are already settled; rejecting a settled promise again is a no-op.
     for (const op of ops) op.reject(error);
     this.broken = error;
-    if (!(await this.recover()) && !this.recoverTimer && !this.closed) {
-      // Nothing may be appended for a while (or only read): keep trying, so the reader resumes by itself.
-      this.recoverTimer = setInterval(() => {
-        if (this.broken && !this.running && this.pending.length === 0)
-          this.enqueue<void>({ kind: 'retention' }).catch(() => undefined);
-      }, RECOVER_RETRY_MS);
-      this.recoverTimer.unref();
-    }
+    if (!(await this.recover())) this.retryRecovery();
+  }
+
+  /** Nothing may be appended for a while (or only read): keep trying, so the reader resumes by itself. */
+  private retryRecovery(): void {
+    if (this.recoverTimer || this.closed) return;
+    this.recoverTimer = setInterval(() => {
+      if (this.broken && !this.running && this.pending.length === 0)
+        this.enqueue<void>({ kind: 'retention' }).catch(() => undefined);
+    }, RECOVER_RETRY_MS);
+    this.recoverTimer.unref();
   }
 
   /**

@@ -163,7 +163,7 @@ export function createSseHub(
       return clients.size;
     },
     add(res) {
-      while (clients.size >= l.maxClients) evictOne();
+      while (clients.size > 0 && clients.size >= l.maxClients) evictOne();
       const c: Client = {
         res,
         socket: res.socket,

@@ -131,6 +131,8 @@ export class QueueReadingBuffer implements ReadingBuffer {
   private diskFree: number | null = null;
   private diskMeasuredAt = -Infinity;
   private diskMeasuredBytes = 0;
+  /** Stored bytes when the free space fell below the headroom (null: it has not). */
+  private shortSince: number | null = null;
   private recoverTimer: NodeJS.Timeout | null = null;
   private pending: Op[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -695,7 +697,8 @@ export class QueueReadingBuffer implements ReadingBuffer {
    * The budget in force: `maxSize`, or what is stored plus the free disk space less the headroom LevelDB
    * needs to work (its log, flushes and compactions), whichever is smaller. Measured again at most every
    * `DISK_CHECK_MS`, so the budget follows the disk both ways: it falls while something else fills it and
-   * rises again as soon as space comes back.
+   * rises again as soon as space comes back. While the disk is short of that headroom the store holds its
+   * size (see below): the budget never cuts it deeper than that.
    */
   private async measureDisk(): Promise<void> {
     const t = Date.now();
@@ -707,10 +710,20 @@ export class QueueReadingBuffer implements ReadingBuffer {
       this.diskMeasuredBytes = this.bytes;
       this.diskFree = await this.backend.freeBytes();
     }
-    this.effectiveMaxSize =
-      this.diskFree === null
-        ? this.s.maxSize
-        : Math.min(this.s.maxSize, Math.max(0, this.bytes + this.diskFree - this.s.diskHeadroom));
+    if (this.diskFree === null) {
+      this.effectiveMaxSize = this.s.maxSize;
+      return;
+    }
+    let cap = this.bytes + this.diskFree - this.s.diskHeadroom;
+    if (cap >= this.bytes) this.shortSince = null;
+    else {
+      // Short of room (something else is filling the disk, or LevelDB's compactions briefly are): the
+      // store stops growing — new samples replace the oldest — but is not cut below its size when the
+      // shortage began, which could not give the room back anyway and would only lose readings.
+      this.shortSince ??= this.bytes;
+      cap = Math.max(cap, this.shortSince);
+    }
+    this.effectiveMaxSize = Math.min(this.s.maxSize, cap);
   }
 
   /**

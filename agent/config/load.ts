@@ -113,10 +113,7 @@ export async function parseConfig(text: string, file: string, opts: LoadConfigOp
           col: pos.col,
           field: '',
           message: `YAML syntax: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
-          fix:
-            e.code === 'DUPLICATE_KEY'
-              ? 'remove one of the two keys'
-              : 'check indentation (spaces, not tabs) and quoting near this line',
+          fix: 'check indentation (spaces, not tabs) and quoting near this line',
         } satisfies ConfigProblem;
       }),
     ]);

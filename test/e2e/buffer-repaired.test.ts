@@ -13,7 +13,8 @@ import type { EventV1 } from '../../cloud-contract/index.js';
 import { spawnMeterlink } from '../harness/cli.js';
 import { endAfterMqtt } from '../harness/exit.js';
 import { AGENT_START_MS, waitFor } from '../harness/wait.js';
-import { startRig } from './helpers.js';
+import { cloudListening } from './cloud-listening.js';
+import { startRig, THING } from './helpers.js';
 
 type Repaired = Extract<EventV1, { event: 'buffer_repaired' }>;
 
@@ -73,6 +74,7 @@ await t.test(
     await overwrite(log, Math.floor((await stat(log)).size / 2), junk);
 
     await rig.broker.start();
+    await cloudListening(rig.cloud, THING);
     agent = spawnMeterlink(['run', '--config', rig.configFile]);
     const ev = await waitFor(
       () => rig.cloud.events.find((e): e is Repaired => e.event === 'buffer_repaired'),

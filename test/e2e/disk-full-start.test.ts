@@ -12,7 +12,8 @@ import { fillUp, smallDisk } from '../buffer/small-disk.js';
 import { spawnMeterlink } from '../harness/cli.js';
 import { endAfterMqtt } from '../harness/exit.js';
 import { AGENT_START_MS, waitFor } from '../harness/wait.js';
-import { startRig, type Rig } from './helpers.js';
+import { cloudListening } from './cloud-listening.js';
+import { startRig, THING, type Rig } from './helpers.js';
 import type { TapTest } from '../buffer/fixtures.js';
 
 /** The rig with its buffer (and so the event queue beside it) on a 24 MiB tmpfs. */
@@ -79,9 +80,11 @@ await t.test(
     await waitFor(() => /disk is full/.test(agent.output()), { what: 'the full disk in the log' });
     t.equal(agent.child.exitCode, null, 'still running');
 
-    // Space back, broker back: the buffer opens by itself and everything stored arrives, seqs unbroken.
-    await rm(join(rig.disk, 'filler'));
+    // Broker back (the subscriber listening again before space is), then space back: the buffer opens by
+    // itself and everything stored arrives, seqs unbroken.
     await rig.broker.start();
+    await cloudListening(rig.cloud, THING);
+    await rm(join(rig.disk, 'filler'));
     await waitFor(() => diskFullEvents(rig).length > 0, {
       what: `samples_dropped (disk_full) from the start on a full disk\n${agent.output()}`,
       timeout: 60_000,

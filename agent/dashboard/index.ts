@@ -106,6 +106,13 @@ export async function startDashboard(opts: StartDashboardOptions): Promise<Dashb
       live: async () => liveView(opts.status(), events, Date.now()),
       history,
       meters: async () => meterIds,
+      onStreamDrop: (why, queuedBytes) =>
+        log.info(
+          { why, queuedBytes },
+          why === 'evicted'
+            ? 'dashboard: a page gave way to a newer one (16 open at most; a live page reconnects by itself)'
+            : `dashboard: dropped a page that stopped reading (${why === 'queue' ? 'its queue reached 64 KiB' : 'blocked for 30 s'})`,
+        ),
     });
   } catch (err) {
     await history.close();

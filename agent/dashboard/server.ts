@@ -20,7 +20,7 @@ import { bucketEnergy, mean } from './energy.js';
 import { HOUR_MS, MINUTE_MS, type HistoryStore } from './history.js';
 import { dashboardUrl, isLoopback, tokenProblem, type ListenAddress } from './listen.js';
 import type { LiveView } from './live.js';
-import { createSseHub, type SseLimits, type SseStats } from './sse.js';
+import { createSseHub, type DropReason, type SseLimits, type SseStats } from './sse.js';
 
 export interface Asset {
   type: string;
@@ -43,6 +43,8 @@ export interface DashboardServerOptions {
   maxClients?: number;
   /** The other SSE bounds (sse.ts `DEFAULT_SSE_LIMITS`). */
   sse?: Partial<Omit<SseLimits, 'maxClients'>>;
+  /** Told of each SSE client dropped (it stopped reading, or gave way to a newcomer). */
+  onStreamDrop?: (why: DropReason, queuedBytes: number) => void;
   now?: () => number;
 }
 
@@ -125,7 +127,11 @@ export async function startDashboardServer(opts: DashboardServerOptions): Promis
   if (access) throw new DashboardAccessError(access.message, access.fix);
   const now = opts.now ?? Date.now;
   const token = opts.token === undefined ? undefined : Buffer.from(opts.token);
-  const clients = createSseHub({ ...opts.sse, maxClients: opts.maxClients ?? 16 });
+  const clients = createSseHub(
+    { ...opts.sse, maxClients: opts.maxClients ?? 16 },
+    undefined,
+    opts.onStreamDrop,
+  );
   let streamTimer: NodeJS.Timeout | undefined;
 
   const authorised = (req: IncomingMessage, url: URL): boolean => {

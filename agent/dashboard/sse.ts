@@ -88,6 +88,8 @@ export interface SseHub {
 export function createSseHub(
   limits: Partial<SseLimits> = {},
   clock: () => number = () => performance.now(),
+  /** Told of each client dropped, with why and how much Node held for it. */
+  onDrop: (why: DropReason, queuedBytes: number) => void = () => {},
 ): SseHub {
   const l: SseLimits = { ...DEFAULT_SSE_LIMITS, ...limits };
   const clients = new Map<ServerResponse, Client>();
@@ -108,7 +110,9 @@ export function createSseHub(
   const drop = (c: Client, why: DropReason) => {
     if (!clients.delete(c.res)) return;
     stats.dropped[why]++;
+    const held = c.res.writableLength;
     reset(c);
+    onDrop(why, held);
   };
   const queued = (): number => {
     let sum = 0;

@@ -80,7 +80,8 @@ function readingClient(t: Test, port: number) {
 }
 
 t.test('a client that never reads is dropped; what the server holds for it stays bounded', async (t) => {
-  const s = await server(t);
+  const drops: string[] = [];
+  const s = await server(t, { onStreamDrop: (why) => drops.push(why) });
   const stalled = await stalledClient(t, s.port);
   const reader = readingClient(t, s.port);
   await waitFor(() => s.sseStats().clients === 2, { what: 'both clients connected' });
@@ -92,6 +93,7 @@ t.test('a client that never reads is dropped; what the server holds for it stays
     { what: 'the stalled client dropped', timeout: 20_000 },
   );
   t.equal(stats.clients, 1, 'the reading client stays');
+  t.match(drops, [/^(queue|stalled)$/], 'the drop is told (the agent logs it)');
   t.ok(stats.skippedFrames > 0, 'live frames skipped while the stalled socket had not drained');
   t.ok(
     stats.peakClientQueuedBytes <= QUEUE,

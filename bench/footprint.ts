@@ -27,7 +27,7 @@
  * `--bin FILE` measures another build of the CLI than the installed bundle (dist/bundle/meterlink.js), e.g.
  * tsc's per-module output `dist/agent/bin.js`, to compare the two in the same conditions.
  *
- * `--dashboard` turns the local web dashboard on (issue 15): its history seeded with a week per meter (a full
+ * `--dashboard` turns the local web dashboard on: its history seeded with a week per meter (a full
  * 48 h minute ring), one page open the whole run (the SSE stream, /api/history every 30 s as the page does).
  */
 import { spawn, type ChildProcess } from 'node:child_process';

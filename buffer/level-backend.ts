@@ -16,7 +16,7 @@ import type { StoreBackend, StoredEntry, StoredMeta } from './store-backend.js';
 const META_KEY = Buffer.from('m');
 const META_VERSION = 1;
 /**
- * LevelDB's memory, set explicitly (issue 12) rather than left to defaults: the block cache (default 8 MiB)
+ * LevelDB's memory, set explicitly rather than left to defaults: the block cache (default 8 MiB)
  * barely helps a queue that is read once, oldest first. Every table file in LevelDB's table cache is mmapped
  * (classic-level's LevelDB maps up to 1000 files, a limit it does not expose), so the pages read stay in the
  * agent's RSS as file-backed memory until the table leaves the cache. Three settings bound that part:
@@ -27,7 +27,7 @@ const META_VERSION = 1;
  * and malloc keeps the pages a flushed memtable freed for the next one: the memtable's size is memory the agent
  * holds for good once it has filled once. Polling 3 meters writes ~600 B/s to it (samples, acks, the meta
  * record), so a 2 MiB memtable filled for ~57 minutes after a start: that was the steady agent's "slope" over
- * an hour (issue 12; malloc's main arena 8.2 -> 9.7 MiB).
+ * an hour (malloc's main arena 8.2 -> 9.7 MiB).
  * Measured: the steady agent's disk writes do not change with it (bench:footprint for ~50 minutes,
  * /proc/PID/io write_bytes: 56.0 MB with 2 MiB, 57.5 with 512 KiB, 56.5 with 256 KiB; each append's fsync
  * dominates). A backlog building up offline writes more (bench:buffer, 120,000 appends in groups: 168 B per
@@ -131,7 +131,7 @@ async function recoveryLossNote(location: string): Promise<string | null> {
 }
 
 /**
- * Stored bytes read after which the backend drops LevelDB's table cache by reopening the store (issue 12).
+ * Stored bytes read after which the backend drops LevelDB's table cache by reopening the store.
  * Every table LevelDB reads stays mmapped while it is in its table cache (up to 64 tables of 1 MiB, see
  * `LEVEL_MEMORY`), and every page read stays resident: the buffer's full scan on open and a week's drain read
  * each table once, so without this the agent carried 45-52 MiB of mapped tables (measured with

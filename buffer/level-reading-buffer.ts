@@ -27,7 +27,7 @@ export interface LevelBufferOptions extends BufferOptions {
   readonly recovery?: 'auto' | 'never';
   /**
    * Stored bytes read after which LevelDB's mmapped tables are released by reopening the store (default
-   * `RELEASE_TABLES_AFTER_BYTES`, 8 MiB; issue 12).
+   * `RELEASE_TABLES_AFTER_BYTES`, 8 MiB).
    */
   readonly releaseTablesAfterBytes?: number;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Bundles the `meterlink` CLI into dist/bundle/ (issue 12): what /usr/bin/meterlink runs on the box.
+ * Bundles the `meterlink` CLI into dist/bundle/: what /usr/bin/meterlink runs on the box.
  *
  *   node scripts/bundle.mjs [OUTDIR]        (default dist/bundle; `npm run build` runs it)
  *

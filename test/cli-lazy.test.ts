@@ -1,5 +1,5 @@
 /**
- * `meterlink <command>` loads only that command's module (issue 12): the long-running `meterlink run` must not
+ * `meterlink <command>` loads only that command's module: the long-running `meterlink run` must not
  * hold provision's AWS SDK and X.509 libraries or the demo. The lazy table in agent/commands/index.ts names
  * each command by hand, so a name that does not match what its module registers would make the command
  * unknown: checked here for every entry.

@@ -14,7 +14,7 @@ const DEFAULT_CONFIG = '/etc/meterlink/config.yaml';
 const EXPORT_CHUNK = 1000;
 /**
  * Export reads at most this many stored bytes at a time (~180 SDM630 samples, ~0.4 MB of JSON): a chunk's
- * sample objects, its text and stdout's copy of it then die young instead of being promoted (issue 12).
+ * sample objects, its text and stdout's copy of it then die young instead of being promoted.
  */
 const EXPORT_CHUNK_BYTES = 32 * 1024;
 

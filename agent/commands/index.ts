@@ -2,7 +2,7 @@
  * Every subcommand of `meterlink`, in the order `--help` lists them. A feature adds its command by adding
  * its module here (one file per command under agent/commands/).
  *
- * Each module is loaded only when needed (issue 12): `meterlink run` loads the daemon's modules and not the
+ * Each module is loaded only when needed: `meterlink run` loads the daemon's modules and not the
  * AWS SDK, X.509 and ASN.1 libraries of `provision`, the demo, the simulators or the decoder, which together
  * held ~7.5 MiB of V8 heap and ~16 MiB of RSS in the long-running agent. `meterlink --help`, an unknown
  * command, or a bare `meterlink` loads them all.

@@ -1,5 +1,5 @@
 /**
- * `loadConfigIsolated(file)`: `loadConfig` run in a short-lived worker thread, for the daemon (issue 12).
+ * `loadConfigIsolated(file)`: `loadConfig` run in a short-lived worker thread, for the daemon.
  *
  * Why: a Node process never unloads an ES module. Loaded in the daemon itself, the YAML parser, Ajv with the
  * compiled config schema, the checks and the schema's TypeBox definitions stay in its V8 heap for the weeks it

@@ -52,7 +52,7 @@ function rangeKeyword(
 
 /**
  * The compiled validator, held weakly: a config is loaded once at start-up, and Ajv with the code it generated
- * for the schema is then garbage the daemon need not carry for months (issue 12). Loads close together (tests,
+ * for the schema is then garbage the daemon need not carry for months. Loads close together (tests,
  * `config check` of several files) still share one compile while it is alive.
  */
 let compiled: WeakRef<ValidateFunction> | undefined;

@@ -297,7 +297,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Runni
       log.warn({ reason }, 'cannot connect; samples stay in the buffer');
     });
     // Stored samples, values left in their bytes: the encoder decodes them straight into the batch's
-    // columns, so a backlog drain holds ~1 small object per sample instead of one per value (issue 12).
+    // columns, so a backlog drain holds ~1 small object per sample instead of one per value.
     const source: BatchSource<StoredSample> = {
       async readOldest(o) {
         const raw = await buffer.readStored(o);

@@ -12,7 +12,7 @@
  * The builder and client come straight from aws-crt's `iot` and `mqtt5` modules, which are the very objects
  * aws-iot-device-sdk-v2 re-exports: importing the SDK's index also loads its Greengrass IPC, shadow, jobs,
  * identity and event-stream clients, 2.3 MiB of V8 heap on a box that uses none of them at run time
- * (aws-crt's two modules: 0.7 MiB; issue 12).
+ * (aws-crt's two modules: 0.7 MiB).
  */
 import { EventEmitter } from 'node:events';
 import * as iot from 'aws-crt/dist/native/iot.js';

@@ -1,5 +1,5 @@
 /**
- * The bundle (scripts/bundle.mjs, issue 12) is what /usr/bin/meterlink runs on a box: every other test runs
+ * The bundle (scripts/bundle.mjs) is what /usr/bin/meterlink runs on a box: every other test runs
  * the TypeScript sources, so this one builds the bundle and runs it for real — the CLI's version, help and
  * config check (the JSON schema found next to the chunks), and `meterlink run` reading a Modbus RTU meter on a
  * pty and publishing signed batches to Mosquitto over mutual TLS, stopped cleanly by SIGTERM. It also proves

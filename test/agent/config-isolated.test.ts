@@ -1,5 +1,5 @@
 /**
- * The daemon's config loader (agent/config/isolated.ts, issue 12): `loadConfig` in a worker thread, so the YAML
+ * The daemon's config loader (agent/config/isolated.ts): `loadConfig` in a worker thread, so the YAML
  * parser, Ajv and the compiled schema never stay in the long-running agent's heap. It must give exactly what
  * `loadConfig` gives (the config, frozen; or every problem with its line), must never hang or hide a failing
  * worker, and must keep those libraries out of the calling thread.

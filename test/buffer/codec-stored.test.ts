@@ -1,5 +1,5 @@
 /**
- * The publisher's read path (issue 12): `decodeHead` + `decodeStoredValues` must give exactly what
+ * The publisher's read path: `decodeHead` + `decodeStoredValues` must give exactly what
  * `decodeSample` gives — same head, same values and missing channels in the same order, the same rejections —
  * without building a `Value` per value.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 12: LevelDB reads its tables through mmap, and every page it reads stays resident in the agent while
+ * LevelDB reads its tables through mmap, and every page it reads stays resident in the agent while
  * the table is in its table cache (up to 64 tables). The backend releases them by reopening the store after
  * every `releaseTablesAfterBytes` read. Proven here on a real store, with the kernel's own account of this
  * process's mappings (/proc/self/smaps): without the release a full read leaves the whole store resident;

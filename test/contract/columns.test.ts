@@ -1,5 +1,5 @@
 /**
- * The batch document's encoder gathers samples in columns (`ColumnSet`, issue 12). These tests pin its bytes:
+ * The batch document's encoder gathers samples in columns (`ColumnSet`). These tests pin its bytes:
  * the golden hashes were taken from the encoder before the change (one object per value), so wire format v1
  * has not moved; and every way into the columns — sample objects, a sink fed from the buffer's stored bytes,
  * prefixes, truncation — gives the very same document.
@@ -22,7 +22,7 @@ import { goldenSets } from './golden-sets.js';
 const device = 'apt-12-meterbox';
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** [bytes, sha256] of encodeBatch for each golden set, from the encoder as it was before issue 12's change. */
+/** [bytes, sha256] of encodeBatch for each golden set, from the row-by-row encoder that preceded the column encoder. */
 const GOLDEN: Record<string, [number, string]> = {
   'three-phase 600, meter precision': [
     17107,
@@ -47,7 +47,7 @@ function stored(samples: readonly Sample[]) {
   return samples.map((s) => decodeHead(s.seq, encodeSample(s)));
 }
 
-t.test('the document bytes are those of the encoder before issue 12 (golden)', async (t) => {
+t.test('the document bytes are those of the row-by-row encoder (golden)', async (t) => {
   for (const [name, samples] of goldenSets()) {
     const doc = encodeBatch({ device, samples });
     t.same([doc.length, sha(doc)], GOLDEN[name], name);
@@ -194,7 +194,7 @@ t.test('BatchBuilder.tryAddWith: the same batches and errors as tryAdd', async (
 t.test(
   'a set written as it grows (the builder proving a batch) writes each prefix as its own batch',
   async (t) => {
-    // A float column's decimal scale is carried from one write to the next (issue 12): here it rises mid-way
+    // A float column's decimal scale is carried from one write to the next: here it rises mid-way
     // (0 → 1 → 3 digits), meets a value no scale carries (raw from then on), and truncation replaces values
     // already scanned by others; shorter prefixes (the builder's bisection) are written between longer ones.
     const volts = [230, 231, 230.5, 229.5, 230.125, 230, 0.1, 230.2, 231.75, 229.001];

@@ -1,5 +1,5 @@
 /**
- * Chaos in one run (issue 6): the agent SIGKILLed at random moments (≥ 10 times), the broker killed and
+ * Chaos in one run: the agent SIGKILLed at random moments (≥ 10 times), the broker killed and
  * restarted (≥ 5 times), the serial adapter unplugged and replugged. Afterwards the cloud holds every
  * sequence number from first to last, duplicates are exact re-sends, and every gap in time is explained by
  * the agent being down (a kill) or the meter being unreadable (reported as meter_error/meter_recovered).

@@ -1,4 +1,4 @@
-// The service unit passes `systemd-analyze verify` and the hardening target of DESIGN §6 / issue 6.
+// The service unit passes `systemd-analyze verify` and the hardening target of DESIGN §6.
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

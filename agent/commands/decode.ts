@@ -3,7 +3,7 @@
  * as readable JSON, and whether the batch signature holds for the given certificate. Exit 0 when the payload
  * is valid (and, with --cert, its signature holds), 1 when it is rejected, with the reason code.
  */
-import { open } from 'node:fs/promises';
+import { readCapped } from '../runtime/read-capped.js';
 import {
   certificateDer,
   certificatePublicKey,
@@ -62,22 +62,9 @@ async function readInput(file: string, max = MAX_DECODE_INPUT_BYTES): Promise<Ui
       }
       return new Uint8Array(Buffer.concat(chunks));
     }
-    const fh = await open(file, 'r');
-    try {
-      const st = await fh.stat();
-      if (st.isFile() && st.size > max) throw over(`${st.size} bytes`);
-      const buf = Buffer.alloc(max + 1);
-      let got = 0;
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-        if (got > max) throw over(`more than ${max} bytes`);
-      }
-      return new Uint8Array(buf.subarray(0, got));
-    } finally {
-      await fh.close();
-    }
+    const read = await readCapped(file, max);
+    if (typeof read === 'number') throw over(read > max + 1 ? `${read} bytes` : `more than ${max} bytes`);
+    return new Uint8Array(read);
   } catch (err) {
     if (err instanceof InputTooLarge) throw err;
     throw new CliError(`cannot read ${what}: ${(err as Error).message}`);

@@ -2,7 +2,6 @@
  * `loadConfig(file)`: read, parse, validate, check, default and freeze — or throw one `ConfigError` that
  * lists every problem with its line. The agent is never handed a half-valid config.
  */
-import { open } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
 import { CloudSchema, ConfigSchema, MeterSchema, type Config, type MeterConfig } from './schema.js';
 import { decodeWithSchema, deepFreeze } from './decode.js';
@@ -19,6 +18,7 @@ import { ConfigError, type ConfigProblem } from './errors.js';
 import { CONFIG_LIMITS, checkDocument, checkText, tooLargeProblem } from './limits.js';
 import { formatPath, locator } from './locate.js';
 import { driverProfiles } from './profiles.js';
+import { readCapped } from '../runtime/read-capped.js';
 
 export interface LoadConfigOptions {
   /**
@@ -30,37 +30,13 @@ export interface LoadConfigOptions {
   profiles?: ProfileCatalog;
 }
 
-/**
- * The file's text, or undefined when it is larger than a config may be: a regular file is measured with
- * fstat before anything is read; anything else (a pipe, /dev/stdin) is read up to one byte past the limit.
- */
-async function readBounded(file: string, maxBytes: number): Promise<string | number> {
-  const fh = await open(file, 'r');
-  try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    if (st.isFile() && st.size > maxBytes) return st.size;
-    const buf = Buffer.alloc(maxBytes + 1);
-    let got = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-      if (got > maxBytes) return got;
-    }
-    return buf.toString('utf8', 0, got);
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Reads and checks `file`. Resolves to the frozen, fully defaulted config; rejects with a `ConfigError`. */
 export async function loadConfig(file: string, opts: LoadConfigOptions = {}): Promise<Config> {
   let text: string;
   try {
-    const read = await readBounded(file, CONFIG_LIMITS.maxBytes);
+    const read = await readCapped(file, CONFIG_LIMITS.maxBytes);
     if (typeof read === 'number') throw new ConfigError(file, [tooLargeProblem(file, read)]);
-    text = read;
+    text = read.toString('utf8');
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;

@@ -5,49 +5,15 @@
  * buffer by itself once space returns, and delivers every stored sample with seqs unbroken.
  */
 import t from 'tap';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { EventV1 } from '../../cloud-contract/index.js';
-import { fillUp, smallDisk } from '../buffer/small-disk.js';
+import { fillUp } from '../buffer/small-disk.js';
 import { spawnMeterlink } from '../harness/cli.js';
 import { endAfterMqtt } from '../harness/exit.js';
 import { AGENT_START_MS, waitFor } from '../harness/wait.js';
 import { cloudListening } from './cloud-listening.js';
-import { startRig, THING, type Rig } from './helpers.js';
-import type { TapTest } from '../buffer/fixtures.js';
-
-/** The rig with its buffer (and so the event queue beside it) on a 24 MiB tmpfs. */
-async function rigOnSmallDisk(t: TapTest): Promise<Rig & { disk: string }> {
-  const rig = await startRig(t);
-  const disk = await smallDisk(t, '24m');
-  const bufferPath = join(disk, 'buffer');
-  const config = await readFile(rig.configFile, 'utf8');
-  await writeFile(rig.configFile, config.replace(`path: ${rig.bufferPath}`, `path: ${bufferPath}`));
-  return { ...rig, bufferPath, disk };
-}
-
-type Dropped = Extract<EventV1, { event: 'samples_dropped' }>;
-const diskFullEvents = (rig: Rig): Dropped[] =>
-  rig.cloud.events.filter(
-    (e): e is Dropped => e.event === 'samples_dropped' && e.data.reason === 'disk_full',
-  );
-
-/**
- * Every seq 1..max is at the cloud or in a reported drop (`samples_dropped` with its seq range): nothing
- * stored was lost silently, and no seq was skipped.
- */
-function noGap(t: TapTest, rig: Rig): number {
-  const seqs = rig.cloud.seqs();
-  const max = Math.max(0, ...seqs);
-  const reported = (s: number) =>
-    rig.cloud.events.some(
-      (e) => e.event === 'samples_dropped' && e.data.count > 0 && s >= e.data.firstSeq && s <= e.data.lastSeq,
-    );
-  const missing: number[] = [];
-  for (let s = 1; s <= max; s++) if (!seqs.has(s) && !reported(s)) missing.push(s);
-  t.same(missing, [], `every seq 1…${max} delivered or reported dropped`);
-  return max;
-}
+import { THING } from './helpers.js';
+import { diskFullEvents, noGap, rigOnSmallDisk } from './disk-full.js';
 
 await t.test(
   'offline and at start: a full disk at start is no exit; the agent opens the buffer when space returns',
